@@ -1,0 +1,28 @@
+# Two commands set everything up: `make demo` and `make test` create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test sandbox bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m leadlex_nb.demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+sandbox: $(STAMP)
+	$(VENV)/bin/leadlex-nb sandbox --port 8787 --seed-contacts 1000
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
