@@ -1,0 +1,235 @@
+"""The request pipeline every route goes through, in this order:
+
+1. unknown route → 404 ``not_found``; wrong method → 405 ``method_not_allowed``;
+2. fault decision for matched paths; ``reset_before`` and ``gateway_html`` strike here (the edge);
+3. authentication → 401 ``invalid_key``;
+4. rate limits (``burst_429`` stands in for them) → 429 ``rate_limited``, else the request counts;
+5. ``error_5xx`` → JSON 500/503; scope check → 403 ``insufficient_permissions``;
+6. body read (over the limit → 413 ``payload_too_large``);
+7. ``Idempotency-Key``: replay (same body) / 422 (different body) / 409 (still running) / reserve;
+8. ``latency``, then the handler; then ``drop_after_commit`` / ``slow_after_commit``.
+
+Any exception left over becomes a JSON 500 ``internal_error`` (never an HTML traceback), and every
+request, whatever its fate, gets one execution-log entry and an ``X-Request-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from .auth import AuthFailure
+from .errors import ApiError, DropConnection, error_response, validation_error
+from .idempotency import MAX_KEY_LENGTH, fingerprint
+from .state import STATE_KEY, SandboxState
+
+log = logging.getLogger("leadlex_nb.sandbox")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_GATEWAY_PAGE = ("<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"
+                 "</h1></center><hr><center>edge-gateway</center></body></html>")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+@dataclass(frozen=True)
+class RouteMeta:
+    scope: str | None = None
+    export: bool = False
+
+
+def route_meta(scope: str | None = None, export: bool = False) -> Callable[[Handler], Handler]:
+    """Declare the scope a handler needs (and whether it counts as an export)."""
+    def mark(handler: Handler) -> Handler:
+        handler._sandbox_meta = RouteMeta(scope, export)  # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: runs for every answer, streamed ones included."""
+    response.headers["X-Request-ID"] = request.get("request_id") or new_request_id()
+    for name, value in request.get("rl_headers", {}).items():
+        response.headers[name] = value
+
+
+@web.middleware
+async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    entry = state.log.begin(request.method, request.path)
+    request["request_id"] = new_request_id()
+    request["log_entry"] = entry
+    try:
+        response = await _run(request, handler, state, entry)
+    except DropConnection:
+        if request.transport is not None:
+            request.transport.abort()
+        state.log.update(entry, status=None, request_id=request["request_id"])
+        return web.Response(status=500)  # never written: the transport is gone
+    except ApiError as exc:
+        response = exc.response()
+    except web.HTTPException as exc:  # raised by aiohttp itself; keep the envelope
+        response = error_response(exc.status, "http_error", exc.reason)
+    except UnicodeError:
+        response = validation_error("Text in the request is not valid Unicode").response()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        response = error_response(500, "internal_error", "Internal error")
+    _finish_log(state, entry, request, response)
+    return response
+
+
+def _finish_log(state: SandboxState, entry: dict[str, Any], request: web.Request,
+                response: web.StreamResponse) -> None:
+    parsed = None
+    if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+        try:
+            parsed = json.loads(bytes(response.body))  # type: ignore[arg-type]
+        except ValueError:
+            parsed = None
+    fields: dict[str, Any] = {"status": response.status, "request_id": request["request_id"], "response": parsed}
+    if entry["outcome"] == "rejected" and 200 <= response.status < 300 and not request.get("replayed"):
+        fields["outcome"] = "executed"
+    state.log.update(entry, **fields)
+
+
+async def _run(request: web.Request, handler: Handler, state: SandboxState,
+               entry: dict[str, Any]) -> web.StreamResponse:
+    match = request.match_info
+    if match.http_exception is not None:
+        if match.http_exception.status == 405:
+            allow = match.http_exception.headers.get("Allow", "")
+            raise ApiError(405, "method_not_allowed",
+                           f"Method {request.method} is not allowed on {request.path}", {"Allow": allow})
+        raise ApiError(404, "not_found", f"No route matches {request.method} {request.path}")
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+
+    decision = state.faults.decide(request.path)
+    state.log.update(entry, fault=decision.name)
+    kind = decision.kind
+    if kind == "reset_before":
+        raise DropConnection
+    if kind == "gateway_html":
+        status = decision.status or 502
+        reason = "Bad Gateway" if status == 502 else "Gateway Timeout"
+        return web.Response(status=status, text=_GATEWAY_PAGE.format(status=status, reason=reason),
+                            content_type="text/html")
+
+    try:
+        key = state.keys.authenticate(request.headers.get("Authorization"))
+    except AuthFailure as exc:
+        raise ApiError(401, "invalid_key", str(exc)) from None
+    state.log.update(entry, key_label=key.label)
+    meta: RouteMeta = getattr(match.handler, "_sandbox_meta", RouteMeta())
+
+    verdict = (state.limiter.refusal(key.label) if kind == "burst_429"
+               else state.limiter.admit(key.label, export=meta.export))
+    request["rl_headers"] = verdict.headers
+    if not verdict.allowed:
+        raise ApiError(429, "rate_limited", verdict.message)
+    if kind == "error_5xx":
+        if decision.status == 503:
+            raise ApiError(503, "service_unavailable", "The service is temporarily unavailable")
+        raise ApiError(500, "internal_error", "Internal error")
+    if meta.scope and not key.allows(meta.scope):
+        raise ApiError(403, "insufficient_permissions", f"This API key lacks the {meta.scope} permission")
+
+    if request.method in _BODY_METHODS:
+        raw = await _read_body(request, state.max_body_bytes)
+        request["raw_body"] = raw
+        _log_body(state, entry, request, raw)
+
+    idem_key = request.headers.get("Idempotency-Key")
+    if idem_key is not None and request.method in _BODY_METHODS:
+        response = await _idempotent(request, handler, state, entry, key.label, idem_key, decision.delay)
+    else:
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        response = await handler(request)
+
+    if kind == "drop_after_commit":
+        raise DropConnection
+    if kind == "slow_after_commit":
+        await asyncio.sleep(decision.slow_seconds)
+    return response
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    too_large = ApiError(413, "payload_too_large", f"Request body exceeds the limit of {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise too_large from None
+
+
+def _log_body(state: SandboxState, entry: dict[str, Any], request: web.Request, raw: bytes) -> None:
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if not isinstance(body, dict):
+        return
+    fields: dict[str, Any] = {}
+    if isinstance(body.get("contact_ids"), list):
+        fields["contact_ids"] = list(body["contact_ids"])
+    if request.path.endswith("/bulk-delete"):
+        dry_run = body.get("dry_run", False)
+        fields["dry_run"] = dry_run if isinstance(dry_run, bool) else None
+    state.log.update(entry, **fields)
+
+
+async def _idempotent(request: web.Request, handler: Handler, state: SandboxState, entry: dict[str, Any],
+                      label: str, idem_key: str, delay: float) -> web.StreamResponse:
+    if not idem_key or len(idem_key) > MAX_KEY_LENGTH:
+        raise validation_error(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    state.log.update(entry, idempotency_key=idem_key)
+    raw: bytes = request["raw_body"]
+    try:
+        parsed, parsed_ok = json.loads(raw), True
+    except (ValueError, RecursionError):
+        parsed, parsed_ok = None, False
+    fp = fingerprint(request.method, request.path, raw, parsed, parsed_ok)
+    stored = state.idempotency.lookup(label, idem_key)
+    if stored is not None:
+        if not stored.done:
+            raise ApiError(409, "idempotency_conflict",
+                           "A request with this Idempotency-Key is still being processed; retry later")
+        if stored.fingerprint != fp:
+            raise ApiError(422, "idempotency_key_reused",
+                           "This Idempotency-Key was already used with a different request")
+        request["request_id"] = stored.request_id
+        request["replayed"] = True
+        state.log.update(entry, outcome="replayed")
+        response = web.Response(status=stored.status, body=stored.body)
+        response.content_type = stored.content_type
+        response.charset = "utf-8"
+        return response
+    state.idempotency.reserve(label, idem_key, fp)
+    try:
+        if delay:
+            await asyncio.sleep(delay)
+        response = await handler(request)
+    except BaseException:
+        state.idempotency.release(label, idem_key)
+        raise
+    if isinstance(response, web.Response) and 200 <= response.status < 300:
+        state.idempotency.complete(label, idem_key, status=response.status, body=bytes(response.body or b""),  # type: ignore[arg-type]
+                                   content_type=response.content_type, request_id=request["request_id"])
+    else:
+        state.idempotency.release(label, idem_key)
+    return response
