@@ -1,0 +1,98 @@
+"""The ``.leadlex`` accessor on DataFrame and Series: a thin adapter over :mod:`leadlex_nb.api`.
+
+It keeps no state: pandas caches accessors per object and drops them on copy or pickle.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from leadlex_nb import api
+from leadlex_nb.errors import ColumnNotFoundError, ConfigurationError
+
+_DOC = """
+        Parameters
+        ----------
+        api_key : str, optional
+            Else the ``LEADLEX_API_KEY`` environment variable. Never shown anywhere.
+        base_url : str, optional
+            Else ``LEADLEX_BASE_URL``, else ``https://data.leadlex.com/functions/v1/api-gateway``.
+            ``http://`` is refused except for loopback hosts (the local sandbox).
+        dry_run : bool, default False
+            Only look: run the dry run and return ``would_delete`` / ``not_found`` / ... statuses.
+        confirm : omitted, False or callable
+            Omitted: ask (a typed prompt in a terminal; declines where nobody can answer).
+            False: delete the dry-run plan without asking (scripts, CI). A callable gets the
+            :class:`~leadlex_nb.runner.PlanSummary` and returns (or awaits) True to go ahead.
+        plan : "starter" | "pro" | "org" | int | RateLimit, optional
+            The workspace plan (or requests per minute) to pace to without ever hitting 429.
+            Without it the per-minute limit is learned from the first 429.
+        batch_size : int, default 500
+        concurrency : int, default 4
+            Requests in flight at once.
+        timeout : float, default 30
+            Seconds per request; a timed-out batch is retried with the same idempotency key.
+        attribution_budget : int, default 100
+            Requests the run may spend pinning down which IDs of a dry-run batch are missing.
+        ignore_quota : bool, default False
+            Start even when the daily quota cannot cover the run (it stops cleanly when it runs out).
+        journal : path or False, optional
+            Where the run journal goes (``$LEADLEX_JOURNAL``, else ``~/.local/share/leadlex-nb/journal.sqlite3``).
+        progress : bool, default True
+        verbose : bool, default True
+            Print what the run decides (attribution strategy, stops) to stderr.
+
+        Returns
+        -------
+        DataFrame
+            One row per input row, with the input's index: ``contact_id``, ``status``,
+            ``error_code``, ``error_message``, ``batch``, ``attempts``, ``request_id``,
+            ``duplicate``. ``result.attrs["leadlex"]`` holds the run id and request counts.
+"""
+
+
+def _series_of(frame: pd.DataFrame, column: Any) -> pd.Series:
+    if column not in frame.columns:
+        raise ColumnNotFoundError(
+            f"column {column!r} is not in the DataFrame; its columns are {list(frame.columns)[:20]!r}"
+        )
+    values = frame[column]
+    if isinstance(values, pd.DataFrame):
+        raise ConfigurationError(f"column {column!r} appears {values.shape[1]} times; name a unique column")
+    return values
+
+
+@pd.api.extensions.register_dataframe_accessor("leadlex")
+class LeadLexFrameAccessor:
+    """``df.leadlex.bulk_delete("contact_id")``"""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def bulk_delete(self, column: Any, **options: Any) -> pd.DataFrame:
+        return api.bulk_delete(_series_of(self._frame, column), **options)
+
+    async def abulk_delete(self, column: Any, **options: Any) -> pd.DataFrame:
+        return await api.abulk_delete(_series_of(self._frame, column), **options)
+
+    bulk_delete.__doc__ = "Delete the contacts whose UUIDs are in ``column``.\n" + _DOC
+    abulk_delete.__doc__ = "Async :meth:`bulk_delete`, for code already inside an event loop.\n" + _DOC
+
+
+@pd.api.extensions.register_series_accessor("leadlex")
+class LeadLexSeriesAccessor:
+    """``df["contact_id"].leadlex.bulk_delete()``"""
+
+    def __init__(self, series: pd.Series) -> None:
+        self._series = series
+
+    def bulk_delete(self, **options: Any) -> pd.DataFrame:
+        return api.bulk_delete(self._series, **options)
+
+    async def abulk_delete(self, **options: Any) -> pd.DataFrame:
+        return await api.abulk_delete(self._series, **options)
+
+    bulk_delete.__doc__ = "Delete the contacts whose UUIDs are in this Series.\n" + _DOC
+    abulk_delete.__doc__ = "Async :meth:`bulk_delete`.\n" + _DOC

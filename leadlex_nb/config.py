@@ -1,0 +1,169 @@
+"""Frozen settings for a run: the API key (masked), base URL, limits, retries, batching.
+
+Defaults are named constants here; nothing is read from the environment except in
+:func:`resolve_settings`, once, at the start of a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from leadlex_nb.errors import ConfigurationError
+from leadlex_nb.pacing import RateLimit, resolve_rate_limit
+from leadlex_nb.retry import RetryPolicy
+
+DEFAULT_BASE_URL = "https://data.leadlex.com/functions/v1/api-gateway"
+ENV_API_KEY = "LEADLEX_API_KEY"
+ENV_BASE_URL = "LEADLEX_BASE_URL"
+ENV_JOURNAL = "LEADLEX_JOURNAL"
+
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_CONCURRENCY = 4
+DEFAULT_TIMEOUT_SECONDS = 30.0
+# Requests the run may spend on pinning down which IDs of a batch are missing.
+DEFAULT_ATTRIBUTION_BUDGET = 100
+
+
+class ApiKey:
+    """An API key that never shows itself in a repr, str, log line or pickle."""
+
+    __slots__ = ("_secret",)
+
+    def __init__(self, secret: str) -> None:
+        if not isinstance(secret, str) or not secret.strip():
+            raise ConfigurationError("the API key is empty")
+        if any(ch in secret for ch in "\r\n"):
+            raise ConfigurationError("the API key contains a line break")
+        self._secret = secret.strip()
+
+    def reveal(self) -> str:
+        """The secret itself; only the transport calls this, to build the Authorization header."""
+        return self._secret
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable, non-reversible label: tells keys apart in journals without storing them."""
+        return "key_" + hashlib.sha256(self._secret.encode()).hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        return f"ApiKey({self.fingerprint}, secret=***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._secret == self._secret
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("an ApiKey cannot be pickled")
+
+
+def default_journal_path() -> Path:
+    """``$LEADLEX_JOURNAL``, else ``$XDG_DATA_HOME/leadlex-nb/journal.sqlite3`` (``~/.local/share`` by default)."""
+    explicit = os.environ.get(ENV_JOURNAL)
+    if explicit:
+        return Path(explicit).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "leadlex-nb" / "journal.sqlite3"
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: ApiKey = field(repr=False)
+    base_url: str
+    rate_limit: RateLimit | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    concurrency: int = DEFAULT_CONCURRENCY
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+    attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET
+    ignore_quota: bool = False
+    journal_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 500:
+            raise ConfigurationError(f"batch_size must be between 1 and 500, got {self.batch_size}")
+        if self.concurrency < 1:
+            raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.timeout <= 0:
+            raise ConfigurationError(f"timeout must be positive, got {self.timeout}")
+        if self.attribution_budget < 0:
+            raise ConfigurationError(f"attribution_budget must be >= 0, got {self.attribution_budget}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str) -> str:
+    """Refuse anything but https, except plain http to a loopback host (the sandbox)."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(f"base_url must be an http(s) URL, got {url!r}")
+    if parts.username or parts.password:
+        raise ConfigurationError("base_url must not carry credentials")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigurationError(
+            f"refusing plain http:// to {host}: the API key would travel unencrypted; use https:// "
+            "(http:// is allowed only for loopback hosts such as the local sandbox)"
+        )
+    return url.strip().rstrip("/")
+
+
+def resolve_settings(
+    *,
+    api_key: str | ApiKey | None = None,
+    base_url: str | None = None,
+    plan: str | int | RateLimit | None = None,
+    retry: RetryPolicy | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET,
+    ignore_quota: bool = False,
+    journal: str | os.PathLike[str] | bool | None = None,
+) -> Settings:
+    """Arguments win over the environment; the environment wins over the defaults."""
+    if isinstance(api_key, ApiKey):
+        key = api_key
+    else:
+        raw = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if not raw:
+            raise ConfigurationError(f"no API key: pass api_key=... or set {ENV_API_KEY}")
+        key = ApiKey(raw)
+    url = validate_base_url(base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+    try:
+        rate_limit = resolve_rate_limit(plan)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+    if journal is False:
+        journal_path = None
+    elif journal is None or journal is True:
+        journal_path = default_journal_path()
+    else:
+        journal_path = Path(journal).expanduser()
+    return Settings(
+        api_key=key,
+        base_url=url,
+        rate_limit=rate_limit,
+        retry=retry or RetryPolicy(),
+        batch_size=batch_size,
+        concurrency=concurrency,
+        timeout=timeout,
+        attribution_budget=attribution_budget,
+        ignore_quota=ignore_quota,
+        journal_path=journal_path,
+    )

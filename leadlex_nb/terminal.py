@@ -1,0 +1,45 @@
+"""The typed confirmation prompt for terminals."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+
+from leadlex_nb.runner import PlanSummary
+
+
+async def ask_in_terminal(summary: PlanSummary) -> bool:
+    """Show the plan and ask the user to type the number of contacts to delete.
+
+    Declines when there is no interactive terminal to ask (CI, a kernel without a
+    frontend): deleting unasked is what ``confirm=False`` is for.
+    """
+    if not (sys.stdin and sys.stdin.isatty()):
+        print(summary.describe(), file=sys.stderr)
+        print(
+            "No terminal to confirm in: nothing was deleted. Pass confirm=False to delete this plan "
+            "without asking, or dry_run=True to only look.",
+            file=sys.stderr,
+        )
+        return False
+    expected = str(summary.to_delete)
+    prompt = f"{summary.describe()}\nType {expected} to delete {expected} contacts permanently (anything else cancels): "
+    answer = await _read_line(prompt)
+    return answer.strip() == expected
+
+
+async def _read_line(prompt: str) -> str:
+    # A daemon thread, so an interrupt (which cancels the run) never waits for Enter.
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line = input(prompt)
+        except (EOFError, OSError):
+            line = ""
+        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+
+    threading.Thread(target=read, name="leadlex-nb-confirm", daemon=True).start()
+    return await future

@@ -1,0 +1,151 @@
+"""HTTP transport: the only module that imports aiohttp.
+
+Every aiohttp exception is translated here into :class:`TransportFailure`, whose message
+never carries request headers (aiohttp's own ``ClientResponseError`` repr does), and the
+API key is scrubbed from any text that leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+import aiohttp
+
+from leadlex_nb import __version__
+from leadlex_nb.config import ApiKey
+
+FailureKind = Literal["connect", "timeout", "connection"]
+
+
+class TransportFailure(Exception):
+    """No HTTP answer was received.
+
+    ``kind`` says how far the request got: ``connect`` means the connection was never
+    established, so the server cannot have executed it; ``timeout`` and ``connection``
+    (reset, dropped, truncated answer) mean it may have been executed.
+    """
+
+    def __init__(self, kind: FailureKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @property
+    def may_have_executed(self) -> bool:
+        return self.kind != "connect"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, fully read."""
+
+    status: int
+    headers: Mapping[str, str] = field(repr=False)  # lower-case names
+    body: bytes = field(repr=False)
+    elapsed: float = 0.0
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+    def json(self) -> Any | None:
+        """The parsed body, or None when it is not JSON (gateway pages, truncated bodies)."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def error_code(self) -> tuple[str | None, str | None]:
+        """``(code, message)`` from the documented error envelope, if present."""
+        payload = self.json()
+        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+            error = payload["error"]
+            code, message = error.get("code"), error.get("message")
+            return (code if isinstance(code, str) else None, message if isinstance(message, str) else None)
+        return (None, None)
+
+    def text_excerpt(self, limit: int = 200) -> str:
+        return self.body[:limit].decode("utf-8", "replace")
+
+
+class HttpTransport:
+    """Sends requests to ``{base_url}{path}`` with the key; never follows redirects."""
+
+    def __init__(self, base_url: str, api_key: ApiKey, *, timeout: float, max_connections: int) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"HttpTransport({self._base_url!r}, {self._api_key!r})"
+
+    async def __aenter__(self) -> HttpTransport:
+        connector = aiohttp.TCPConnector(limit=self._max_connections)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers={"User-Agent": f"leadlex-nb/{__version__}"},
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        params: Mapping[str, str | int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer:
+        if self._session is None:
+            raise RuntimeError("HttpTransport used outside 'async with'")
+        headers = {"Authorization": f"Bearer {self._api_key.reveal()}", "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        started = time.monotonic()
+        failure: TransportFailure | None = None
+        try:
+            async with self._session.request(
+                method,
+                self._base_url + path,
+                data=body,
+                params=params,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                payload = await response.read()
+                return Answer(
+                    status=response.status,
+                    headers={name.lower(): value for name, value in response.headers.items()},
+                    body=payload,
+                    elapsed=time.monotonic() - started,
+                )
+        except aiohttp.ClientConnectorError as exc:
+            failure = TransportFailure("connect", self._describe(exc))
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            failure = TransportFailure("timeout", self._describe(exc) or "timed out")
+        except (aiohttp.ClientError, OSError) as exc:
+            failure = TransportFailure("connection", self._describe(exc))
+        # Raised outside the except blocks so the aiohttp exception (whose repr may hold the
+        # request headers) is not even kept as __context__.
+        raise failure
+
+    def _describe(self, exc: BaseException) -> str:
+        # Never include headers; scrub the key in case a server or proxy echoed it.
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return text.replace(self._api_key.reveal(), "***")
