@@ -28,7 +28,7 @@ from aiohttp import web
 from .auth import AuthFailure
 from .errors import ApiError, DropConnection, error_response, validation_error
 from .idempotency import MAX_KEY_LENGTH, fingerprint
-from .state import STATE_KEY, SandboxState
+from .state import CTX_KEY, STATE_KEY, RequestContext, SandboxState, ctx
 
 log = logging.getLogger("leadlex_nb.sandbox")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,8 +58,9 @@ def new_request_id() -> str:
 
 async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: runs for every answer, streamed ones included."""
-    response.headers["X-Request-ID"] = request.get("request_id") or new_request_id()
-    for name, value in request.get("rl_headers", {}).items():
+    context = request.get(CTX_KEY)
+    response.headers["X-Request-ID"] = context.request_id if context else new_request_id()
+    for name, value in (context.rl_headers if context else {}).items():
         response.headers[name] = value
 
 
@@ -67,14 +68,14 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     entry = state.log.begin(request.method, request.path)
-    request["request_id"] = new_request_id()
-    request["log_entry"] = entry
+    context = RequestContext(new_request_id(), entry)
+    request[CTX_KEY] = context
     try:
         response = await _run(request, handler, state, entry)
     except DropConnection:
         if request.transport is not None:
             request.transport.abort()
-        state.log.update(entry, status=None, request_id=request["request_id"])
+        state.log.update(entry, status=None, request_id=context.request_id)
         return web.Response(status=500)  # never written: the transport is gone
     except ApiError as exc:
         response = exc.response()
@@ -99,8 +100,8 @@ def _finish_log(state: SandboxState, entry: dict[str, Any], request: web.Request
             parsed = json.loads(bytes(response.body))  # type: ignore[arg-type]
         except ValueError:
             parsed = None
-    fields: dict[str, Any] = {"status": response.status, "request_id": request["request_id"], "response": parsed}
-    if entry["outcome"] == "rejected" and 200 <= response.status < 300 and not request.get("replayed"):
+    fields: dict[str, Any] = {"status": response.status, "request_id": ctx(request).request_id, "response": parsed}
+    if entry["outcome"] == "rejected" and 200 <= response.status < 300 and not ctx(request).replayed:
         fields["outcome"] = "executed"
     state.log.update(entry, **fields)
 
@@ -137,7 +138,7 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
 
     verdict = (state.limiter.refusal(key.label) if kind == "burst_429"
                else state.limiter.admit(key.label, export=meta.export))
-    request["rl_headers"] = verdict.headers
+    ctx(request).rl_headers = verdict.headers
     if not verdict.allowed:
         raise ApiError(429, "rate_limited", verdict.message)
     if kind == "error_5xx":
@@ -149,7 +150,7 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
 
     if request.method in _BODY_METHODS:
         raw = await _read_body(request, state.max_body_bytes)
-        request["raw_body"] = raw
+        ctx(request).raw_body = raw
         _log_body(state, entry, request, raw)
 
     idem_key = request.headers.get("Idempotency-Key")
@@ -198,7 +199,7 @@ async def _idempotent(request: web.Request, handler: Handler, state: SandboxStat
     if not idem_key or len(idem_key) > MAX_KEY_LENGTH:
         raise validation_error(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     state.log.update(entry, idempotency_key=idem_key)
-    raw: bytes = request["raw_body"]
+    raw = ctx(request).raw_body
     try:
         parsed, parsed_ok = json.loads(raw), True
     except (ValueError, RecursionError):
@@ -212,8 +213,8 @@ async def _idempotent(request: web.Request, handler: Handler, state: SandboxStat
         if stored.fingerprint != fp:
             raise ApiError(422, "idempotency_key_reused",
                            "This Idempotency-Key was already used with a different request")
-        request["request_id"] = stored.request_id
-        request["replayed"] = True
+        ctx(request).request_id = stored.request_id
+        ctx(request).replayed = True
         state.log.update(entry, outcome="replayed")
         response = web.Response(status=stored.status, body=stored.body)
         response.content_type = stored.content_type
@@ -229,7 +230,7 @@ async def _idempotent(request: web.Request, handler: Handler, state: SandboxStat
         raise
     if isinstance(response, web.Response) and 200 <= response.status < 300:
         state.idempotency.complete(label, idem_key, status=response.status, body=bytes(response.body or b""),  # type: ignore[arg-type]
-                                   content_type=response.content_type, request_id=request["request_id"])
+                                   content_type=response.content_type, request_id=ctx(request).request_id)
     else:
         state.idempotency.release(label, idem_key)
     return response

@@ -98,7 +98,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                         "message": {"type": "string"}}}}}})), **_errors(*body_errors)}}},
             "/v1/contacts": {
                 "get": {"operationId": "listContacts", "parameters": [
-                    _q("page", {"type": "integer", "minimum": 1, "default": 1}),
+                    _q("page", {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1}),
                     _q("per_page", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}),
                     _q("search", {"type": "string"}),
                     _q("created_after", {"type": "string", "format": "date-time"}),
@@ -146,7 +146,7 @@ def build_spec(server_url: str) -> dict[str, Any]:
                 "operationId": "webhookLogs", "parameters": [
                     {"name": "webhook_id", "in": "path", "required": True, "schema": {"type": "string"}},
                     _q("status", {"type": "string", "enum": ["success", "failed", "pending"]}),
-                    _q("page", {"type": "integer", "minimum": 1, "default": 1}),
+                    _q("page", {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1}),
                     _q("per_page", {"type": "integer", "minimum": 1, "maximum": 100, "default": 50})],
                 "responses": {"200": _json(_data({"type": "object", "properties": {
                     "logs": {"type": "array", "items": {"type": "object"}}}}, meta=True)), **_errors(400, 404)}}},

@@ -16,7 +16,7 @@ from .errors import ApiError, validation_error
 from .fakes import new_id
 from .middleware import route_meta
 from .openapi import build_spec
-from .state import STATE_KEY, SandboxState
+from .state import STATE_KEY, SandboxState, ctx
 from .store import SORTABLE
 from .timefmt import iso_of, parse_iso
 
@@ -32,7 +32,7 @@ def _state(request: web.Request) -> SandboxState:
 
 
 def _json_body(request: web.Request) -> dict[str, Any]:
-    return parse_json_object(request.content_type, request.get("raw_body", b""))
+    return parse_json_object(request.content_type, ctx(request).raw_body)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -91,7 +91,7 @@ async def bulk_delete(request: web.Request) -> web.Response:
                 "message": "Contact is locked and cannot be deleted"} for cid in locked]
     data = {"deleted_count": len(deletable), "not_found_count": len(spec.ids) - len(found), "errors": errors}
     if not spec.dry_run:
-        state.log.update(request["log_entry"], deleted_ids=list(deletable))
+        state.log.update(ctx(request).log_entry, deleted_ids=list(deletable))
         state.webhooks.emit("contact.deleted", [{"contact": {"id": cid}} for cid in deletable])
     return web.json_response({"data": data})
 

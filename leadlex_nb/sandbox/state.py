@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -40,3 +41,23 @@ class SandboxState:
 
 
 STATE_KEY = web.AppKey("leadlex_sandbox_state", SandboxState)
+
+
+@dataclass
+class RequestContext:
+    """What the pipeline learns about one request, shared with the handler."""
+
+    request_id: str
+    log_entry: dict[str, Any]
+    rl_headers: dict[str, str] = field(default_factory=dict)
+    raw_body: bytes = b""
+    replayed: bool = False
+
+
+# aiohttp >= 3.13 prefers typed request keys; older versions take a plain string.
+_RequestKey = getattr(web, "RequestKey", None)
+CTX_KEY: Any = _RequestKey("leadlex_ctx", RequestContext) if _RequestKey else "leadlex_ctx"
+
+
+def ctx(request: web.BaseRequest) -> RequestContext:
+    return request[CTX_KEY]  # type: ignore[no-any-return]
