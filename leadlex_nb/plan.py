@@ -1,0 +1,150 @@
+"""Batches, idempotency keys, the plan fingerprint and request bodies: pure and deterministic.
+
+Everything a request carries is fixed here, once, before the first send: a retry or a resumed run
+rebuilds the same key and the same bytes from the same inputs, so the server can recognise a replay
+instead of executing a batch twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = [
+    "DELETE_PHASE",
+    "MAX_BATCH_SIZE",
+    "Batch",
+    "build_batches",
+    "idempotency_key",
+    "make_batches",
+    "plan_fingerprint",
+    "request_body",
+]
+
+MAX_BATCH_SIZE: Final[int] = 500
+"""The API's limit on ``contact_ids`` per bulk-delete call."""
+
+DELETE_PHASE: Final[str] = "delete"
+"""The only phase whose batches :func:`build_batches` makes deleting (``dry_run: false``) by default."""
+
+MAX_KEY_LENGTH: Final[int] = 255
+_KEY_PART: Final = re.compile(r"[A-Za-z0-9._:-]+")
+_HASH_LENGTH: Final = 12
+
+
+def make_batches(ids: Sequence[str], size: int = MAX_BATCH_SIZE) -> list[tuple[str, ...]]:
+    """Split ``ids`` into consecutive batches of ``size`` (the last may be shorter), order kept."""
+    _check_size(size)
+    items = _as_tuple(ids)
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def plan_fingerprint(ids: Iterable[str]) -> str:
+    """SHA-256 hex of the set of IDs: pins a confirmed plan whatever its order or repetitions."""
+    unique = sorted(set(_as_tuple(ids)))
+    return _sha256("leadlex-nb/plan/v1", unique)
+
+
+def idempotency_key(run_id: str, phase: str, batch_index: int, ids: Sequence[str]) -> str:
+    """``lnb-{run_id}-{phase}-{batch_index}-{hash12}``, the same for the same inputs.
+
+    The hash covers all four inputs, so a batch with other IDs (or an ambiguous split of a run ID
+    or phase containing ``-``) gets another key, and the server never answers it with the replay
+    of a different request.
+    """
+    for name, part in (("run_id", run_id), ("phase", phase)):
+        if not isinstance(part, str) or not _KEY_PART.fullmatch(part):
+            raise ValueError(f"{name} must be non-empty ASCII letters, digits or ._:- ; got {part!r}")
+    if isinstance(batch_index, bool) or not isinstance(batch_index, int) or batch_index < 0:
+        raise ValueError(f"batch_index must be a non-negative int, got {batch_index!r}")
+    digest = _sha256("leadlex-nb/key/v1", [run_id, phase, batch_index, list(_as_tuple(ids))])
+    key = f"lnb-{run_id}-{phase}-{batch_index}-{digest[:_HASH_LENGTH]}"
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency key would be {len(key)} characters; shorten run_id or phase")
+    return key
+
+
+def request_body(ids: Sequence[str], dry_run: bool) -> bytes:
+    """The exact bytes of one bulk-delete request: compact JSON, ASCII, fixed key order."""
+    if not isinstance(dry_run, bool):
+        raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
+    items = _as_tuple(ids)
+    if not 1 <= len(items) <= MAX_BATCH_SIZE:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} IDs, got {len(items)}")
+    if not all(isinstance(item, str) for item in items):
+        raise TypeError("contact IDs must be strings")
+    payload = {"contact_ids": list(items), "dry_run": dry_run}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One request, fully decided: retries send ``body`` again under ``idempotency_key``.
+
+    ``group`` keeps deletions of IDs whose dry-run status is unproven (``"unresolved"``) apart from
+    ``"proven"`` ones, so an ambiguous answer cannot spread to them. ``ids`` and ``body`` stay out
+    of the repr (up to 500 UUIDs each).
+    """
+
+    index: int
+    phase: str
+    ids: tuple[str, ...] = field(repr=False)
+    idempotency_key: str
+    body: bytes = field(repr=False)
+    group: str = "proven"
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+
+def build_batches(
+    run_id: str,
+    phase: str,
+    ids: Sequence[str],
+    *,
+    size: int = MAX_BATCH_SIZE,
+    start_index: int = 0,
+    group: str = "proven",
+    dry_run: bool | None = None,
+) -> list[Batch]:
+    """Batches numbered from ``start_index``, each with its key and body made once.
+
+    ``dry_run`` defaults to ``phase != "delete"``: a phase name never deletes by accident.
+    """
+    if isinstance(start_index, bool) or not isinstance(start_index, int) or start_index < 0:
+        raise ValueError(f"start_index must be a non-negative int, got {start_index!r}")
+    dry = phase != DELETE_PHASE if dry_run is None else dry_run
+    return [
+        Batch(
+            index=start_index + offset,
+            phase=phase,
+            ids=chunk,
+            idempotency_key=idempotency_key(run_id, phase, start_index + offset, chunk),
+            body=request_body(chunk, dry),
+            group=group,
+        )
+        for offset, chunk in enumerate(make_batches(ids, size))
+    ]
+
+
+def _check_size(size: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch size must be an int from 1 to {MAX_BATCH_SIZE}, got {size!r}")
+
+
+def _as_tuple(ids: Iterable[str]) -> tuple[str, ...]:
+    # A lone string is a Sequence[str] too; splitting it into characters would be a silent bug.
+    if isinstance(ids, (str, bytes)):
+        raise TypeError("expected a sequence of IDs, got a single string")
+    return tuple(ids)
+
+
+def _sha256(domain: str, value: object) -> str:
+    # JSON keeps item boundaries unambiguous; the domain keeps fingerprints and keys apart.
+    encoded = json.dumps([domain, value], separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()

@@ -1,0 +1,177 @@
+"""The status vocabulary and the per-row result frame.
+
+The runner decides one :class:`Outcome` per unique contact ID; this module spreads those outcomes
+over the caller's rows (duplicates share their first occurrence's outcome), so the result lines up
+with the input frame: same index, same order, one row each, and ``df.join(result)`` just works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from pandas.arrays import IntegerArray
+
+from leadlex_nb.ids import ID_COLUMNS
+
+__all__ = [
+    "INVALID_ID",
+    "RESULT_COLUMNS",
+    "STATUSES",
+    "STATUS_DTYPE",
+    "Outcome",
+    "build_result_frame",
+    "summarise",
+]
+
+STATUSES: Final[tuple[str, ...]] = (
+    "deleted",
+    "not_found",
+    "gone",
+    "error",
+    "invalid",
+    "would_delete",
+    "unresolved",
+    "not_sent",
+    "unknown",
+)
+"""Every status a row can have; the meanings are in the public contract."""
+
+RESULT_COLUMNS: Final[tuple[str, ...]] = (
+    "contact_id",
+    "status",
+    "error_code",
+    "error_message",
+    "batch",
+    "attempts",
+    "request_id",
+    "duplicate",
+)
+
+STATUS_DTYPE: Final = pd.CategoricalDtype(categories=list(STATUSES), ordered=False)
+"""The ``status`` column's dtype: all nine categories, even when a run uses fewer."""
+
+INVALID_ID: Final[str] = "invalid_id"
+"""``error_code`` of rows rejected locally."""
+
+_CODE: Final = {status: code for code, status in enumerate(STATUSES)}
+
+
+def _check_status(status: object) -> None:
+    if not isinstance(status, str) or status not in _CODE:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What this run learned about one unique contact ID, and which answer taught it."""
+
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+    batch: int | None = None
+    attempts: int | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_status(self.status)
+        for name in ("batch", "attempts"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be None or a non-negative int, got {value!r}")
+
+
+def build_result_frame(
+    ids: pd.DataFrame,
+    outcomes: Mapping[str, Outcome],
+    *,
+    unsent_status: str = "not_sent",
+    unsent_reason: str | None = None,
+) -> pd.DataFrame:
+    """One row per row of ``ids`` (the :func:`~leadlex_nb.ids.normalise_ids` frame), index kept.
+
+    Invalid rows are ``invalid``; valid rows take their canonical ID's outcome; valid IDs without
+    one get ``unsent_status`` with ``unsent_reason`` as message (the run stopped before them).
+    Outcomes for IDs that are not in ``ids`` are ignored: they cannot belong to any row.
+    """
+    missing = [column for column in ID_COLUMNS if column not in ids.columns]
+    if missing:
+        raise ValueError(f"ids lacks the column(s) {missing}; pass the frame from normalise_ids")
+    _check_status(unsent_status)
+
+    # A small table, one row per unique ID plus a last row for "no outcome" that position -1 reaches.
+    # attrgetter/frompyfunc run in C: the cost is per unique ID, never a Python loop per input row.
+    records = [*outcomes.values(), Outcome(unsent_status, None, unsent_reason)]
+    statuses = list(map(attrgetter("status"), records))
+    unknown = set(statuses).difference(STATUSES)
+    if unknown:
+        raise ValueError(f"unknown status(es) {sorted(map(repr, unknown))}; expected one of {STATUSES}")
+    table_status = pd.Categorical(statuses, dtype=STATUS_DTYPE).codes
+    table_code = _objects(map(attrgetter("error_code"), records))
+    table_message = _objects(map(attrgetter("error_message"), records))
+    table_request = _objects(map(attrgetter("request_id"), records))
+    table_batch = _nullable_ints(map(attrgetter("batch"), records))
+    table_attempts = _nullable_ints(map(attrgetter("attempts"), records))
+
+    valid = ids["valid"].to_numpy(dtype=bool)
+    contact_id = ids["contact_id"].to_numpy(dtype=object, copy=True)
+    where = np.full(len(ids), -1, dtype=np.intp)
+    if valid.any() and outcomes:
+        position = dict(zip(outcomes.keys(), range(len(outcomes))))
+        where[valid] = np.frompyfunc(position.get, 2, 1)(contact_id[valid], -1).astype(np.intp)
+
+    status = table_status[where]
+    status[~valid] = _CODE["invalid"]
+    error_code = table_code[where]
+    error_code[~valid] = INVALID_ID
+    error_message = table_message[where]
+    error_message[~valid] = ids["invalid_reason"].to_numpy(dtype=object)[~valid]
+    request_id = table_request[where]
+    request_id[~valid] = None
+    batch = table_batch[where]
+    batch[~valid] = pd.NA
+    attempts = table_attempts[where]
+    attempts[~valid] = pd.NA
+
+    index = ids.index
+    columns = {
+        "contact_id": pd.Series(contact_id, index=index, dtype=object, copy=False),
+        "status": pd.Series(pd.Categorical.from_codes(status, dtype=STATUS_DTYPE), index=index),
+        "error_code": pd.Series(error_code, index=index, dtype=object, copy=False),
+        "error_message": pd.Series(error_message, index=index, dtype=object, copy=False),
+        "batch": pd.Series(batch, index=index, copy=False),
+        "attempts": pd.Series(attempts, index=index, copy=False),
+        "request_id": pd.Series(request_id, index=index, dtype=object, copy=False),
+        "duplicate": pd.Series(ids["duplicate"].to_numpy(dtype=bool), index=index, copy=False),
+    }
+    return pd.DataFrame(columns, index=index)
+
+
+def summarise(result: pd.DataFrame) -> pd.Series:
+    """Rows per status, all nine in :data:`STATUSES` order, zeros included."""
+    statuses = result["status"]
+    as_category = pd.Categorical(statuses.astype(object), categories=list(STATUSES))
+    unknown = statuses[np.asarray(pd.isna(as_category))]
+    if len(unknown):
+        raise ValueError(f"result holds statuses outside the vocabulary: {sorted(map(repr, set(unknown)))}")
+    counts = pd.Series(as_category).value_counts(sort=False).reindex(list(STATUSES), fill_value=0)
+    counts.index.name = "status"
+    return counts.astype("int64").rename("count")
+
+
+def _objects(values: Iterable[str | None]) -> npt.NDArray[np.object_]:
+    items = list(values)
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def _nullable_ints(values: Iterable[int | None]) -> IntegerArray:
+    items = _objects(values)  # type: ignore[arg-type]
+    mask = np.asarray(pd.isna(items), dtype=bool)
+    return IntegerArray(np.where(mask, 0, items).astype(np.int64), mask)
