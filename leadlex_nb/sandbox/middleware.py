@@ -100,10 +100,7 @@ def _finish_log(state: SandboxState, entry: dict[str, Any], request: web.Request
             parsed = json.loads(bytes(response.body))  # type: ignore[arg-type]
         except ValueError:
             parsed = None
-    fields: dict[str, Any] = {"status": response.status, "request_id": ctx(request).request_id, "response": parsed}
-    if entry["outcome"] == "rejected" and 200 <= response.status < 300 and not ctx(request).replayed:
-        fields["outcome"] = "executed"
-    state.log.update(entry, **fields)
+    state.log.update(entry, status=response.status, request_id=ctx(request).request_id, response=parsed)
 
 
 async def _run(request: web.Request, handler: Handler, state: SandboxState,
@@ -116,7 +113,9 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
                            f"Method {request.method} is not allowed on {request.path}", {"Allow": allow})
         raise ApiError(404, "not_found", f"No route matches {request.method} {request.path}")
     if not request.path.startswith("/v1/"):
-        return await handler(request)
+        response = await handler(request)
+        state.log.update(entry, outcome="executed")
+        return response
 
     decision = state.faults.decide(request.path)
     state.log.update(entry, fault=decision.name)
@@ -161,6 +160,8 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
             await asyncio.sleep(decision.delay)
         response = await handler(request)
 
+    if 200 <= response.status < 300 and not ctx(request).replayed:
+        state.log.update(entry, outcome="executed")
     if kind == "drop_after_commit":
         raise DropConnection
     if kind == "slow_after_commit":

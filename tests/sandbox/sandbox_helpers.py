@@ -26,11 +26,11 @@ class Api:
              **kwargs: Any) -> requests.Response:
         extra = {"Idempotency-Key": idem} if idem is not None else {}
         headers = {**self.headers(key, **extra), **kwargs.pop("headers", {})}
-        return self.session.post(self.sb.base_url + path, json=json, headers=headers, timeout=10, **kwargs)
+        return self.session.post(self.sb.base_url + path, json=json, headers=headers, **{"timeout": 10, **kwargs})
 
     def get(self, path: str, key: str | None = "default", **kwargs: Any) -> requests.Response:
         headers = {**self.headers(key), **kwargs.pop("headers", {})}
-        return self.session.get(self.sb.base_url + path, headers=headers, timeout=10, **kwargs)
+        return self.session.get(self.sb.base_url + path, headers=headers, **{"timeout": 10, **kwargs})
 
     def delete(self, ids: list[Any], **kwargs: Any) -> requests.Response:
         return self.post("/v1/contacts/bulk-delete", {"contact_ids": ids}, **kwargs)
