@@ -29,6 +29,8 @@ _DOC = """
         plan : "starter" | "pro" | "org" | int | RateLimit, optional
             The workspace plan (or requests per minute) to pace to without ever hitting 429.
             Without it the per-minute limit is learned from the first 429.
+        rate_window : float, default 60
+            Seconds in the API's unadvertised rate window, used when learning the limit.
         batch_size : int, default 500
         concurrency : int, default 4
             Requests in flight at once.

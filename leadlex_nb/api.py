@@ -66,6 +66,7 @@ async def abulk_delete(
     dry_run: bool = False,
     confirm: Any = ASK,
     plan: Any = None,
+    rate_window: float = 60.0,
     batch_size: int = 500,
     concurrency: int = 4,
     timeout: float = 30.0,
@@ -80,7 +81,7 @@ async def abulk_delete(
     See :meth:`LeadLexAccessor.bulk_delete` for the parameters.
     """
     settings = resolve_settings(
-        api_key=api_key, base_url=base_url, plan=plan, batch_size=batch_size, concurrency=concurrency,
+        api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, batch_size=batch_size, concurrency=concurrency,
         timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota, journal=journal,
     )
     hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose)

@@ -27,6 +27,8 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # Requests the run may spend on pinning down which IDs of a batch are missing.
 DEFAULT_ATTRIBUTION_BUDGET = 100
+# The API's unadvertised per-minute window, used when the limit must be learned from 429s.
+DEFAULT_RATE_WINDOW_SECONDS = 60.0
 
 
 class ApiKey:
@@ -79,6 +81,7 @@ class Settings:
     api_key: ApiKey = field(repr=False)
     base_url: str
     rate_limit: RateLimit | None = None
+    rate_window: float = DEFAULT_RATE_WINDOW_SECONDS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batch_size: int = DEFAULT_BATCH_SIZE
     concurrency: int = DEFAULT_CONCURRENCY
@@ -94,6 +97,8 @@ class Settings:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.timeout <= 0:
             raise ConfigurationError(f"timeout must be positive, got {self.timeout}")
+        if self.rate_window <= 0:
+            raise ConfigurationError(f"rate_window must be positive, got {self.rate_window}")
         if self.attribution_budget < 0:
             raise ConfigurationError(f"attribution_budget must be >= 0, got {self.attribution_budget}")
 
@@ -128,6 +133,7 @@ def resolve_settings(
     api_key: str | ApiKey | None = None,
     base_url: str | None = None,
     plan: str | int | RateLimit | None = None,
+    rate_window: float = DEFAULT_RATE_WINDOW_SECONDS,
     retry: RetryPolicy | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -159,6 +165,7 @@ def resolve_settings(
         api_key=key,
         base_url=url,
         rate_limit=rate_limit,
+        rate_window=rate_limit.per_seconds if rate_limit is not None else rate_window,
         retry=retry or RetryPolicy(),
         batch_size=batch_size,
         concurrency=concurrency,

@@ -175,6 +175,7 @@ class Run:
         self._journal: Journal | None = None
         self._phase = DRY_RUN
         self.resumed = False  # set by resume: the journal already holds this run
+        self._unsent_reason = "not sent"
 
     # -- entry points ------------------------------------------------------------------
 
@@ -284,8 +285,14 @@ class Run:
         body: bytes | None = None,
         params: Mapping[str, str | int] | None = None,
         idempotency_key: str | None = None,
+        optional: bool = False,
     ) -> tuple[Answer | None, Failure | None, int]:
-        """Send until an answer settles it: (answer, None, attempts) on 2xx, else (None, failure, attempts)."""
+        """Send until an answer settles it: (answer, None, attempts) on 2xx, else (None, failure, attempts).
+
+        ``optional`` requests (attribution reads) treat 403 and 429 as a refusal to fall back
+        from: a missing read:contacts must not stop a deletion, and the export's own hourly
+        limit must not slow down the per-minute pacing.
+        """
         assert self._transport is not None and self._governor is not None
         attempts = 0
         may_have_executed = False
@@ -333,6 +340,11 @@ class Run:
                         "the API key was refused (401 invalid_key): it is invalid, revoked or expired; "
                         "the run stopped and sent nothing more"
                     ))
+                elif answer.status == 403 and optional:
+                    return None, self._failure(False, last_code, last_message, attempts, request_id), attempts
+                elif answer.status == 429 and optional:
+                    self.stats.rate_limited += 1
+                    return None, self._failure(False, last_code, last_message, attempts, request_id), attempts
                 elif answer.status == 403:
                     self._stop(PermissionDeniedError(
                         f"the API key lacks a permission (403 insufficient_permissions: {last_message}); "
@@ -577,6 +589,7 @@ class Run:
         if asyncio.iscoroutine(decision) or isinstance(decision, asyncio.Future):
             decision = await decision
         if decision is not True:
+            self._unsent_reason = "the deletion plan was not confirmed"
             raise ConfirmationDeclined("the deletion plan was not confirmed; nothing was deleted")
 
     async def _delete_phase(self, batches: list[Batch]) -> None:
@@ -639,7 +652,7 @@ class Run:
         if not self.dry_run and self.plan is not None:
             # A planned ID never settled by a delete answer: in flight -> unknown, else not_sent.
             in_flight = {cid for b in self._in_flight.values() if b.phase == DELETE for cid in b.ids}
-            reason = f"run stopped: {self._stop_error}" if self._stop_error else "not sent"
+            reason = f"run stopped: {self._stop_error}" if self._stop_error else self._unsent_reason
             if interrupted:
                 reason = "interrupted before this batch was sent"
             for cid in self.plan:
@@ -648,7 +661,8 @@ class Run:
                 elif cid in in_flight:
                     outcomes[cid] = Outcome("unknown", "interrupted", "in flight when the run was interrupted")
                 else:
-                    outcomes[cid] = Outcome("not_sent", None, reason)
+                    dry = self.dry_outcomes.get(cid)
+                    outcomes[cid] = Outcome("not_sent", None, f"{reason} (dry run: {dry.status})" if dry else reason)
         elif self.delete_outcomes:
             outcomes.update(self.delete_outcomes)
         unsent_reason = "run stopped before this ID was sent" if self._stop_error or interrupted else None
@@ -676,7 +690,7 @@ class _Session:
 
     async def __aenter__(self) -> None:
         settings = self.run.settings
-        self.run._governor = RateGovernor(settings.rate_limit)
+        self.run._governor = RateGovernor(settings.rate_limit, learn_window=settings.rate_window)
         transport = HttpTransport(settings.base_url, settings.api_key, timeout=settings.timeout,
                                   max_connections=settings.concurrency)
         self.run._transport = await transport.__aenter__()
@@ -704,7 +718,9 @@ class _AttributionSource:
         return reply.answer, reply.attempts, reply.request_id
 
     async def workspace_total(self) -> int | None:
-        answer, failure, _ = await self.run._request(ATTRIBUTION, "GET", LIST_PATH, params={"page": 1, "per_page": 1})
+        answer, failure, _ = await self.run._request(
+            ATTRIBUTION, "GET", LIST_PATH, params={"page": 1, "per_page": 1}, optional=True
+        )
         if failure is not None or answer is None:
             return None
         payload = answer.json()
@@ -717,7 +733,7 @@ class _AttributionSource:
     async def read_ids(self, strategy: str, workspace_total: int) -> tuple[set[str], str | None] | None:
         if strategy == EXPORT:
             answer, failure, _ = await self.run._request(
-                ATTRIBUTION, "GET", EXPORT_PATH, params={"fields": "id", "limit": EXPORT_LIMIT}
+                ATTRIBUTION, "GET", EXPORT_PATH, params={"fields": "id", "limit": EXPORT_LIMIT}, optional=True
             )
             if failure is not None or answer is None:
                 return None
@@ -734,7 +750,8 @@ class _AttributionSource:
 
             async def page(number: int) -> bool:
                 answer, failure, _ = await self.run._request(
-                    ATTRIBUTION, "GET", LIST_PATH, params={"page": number, "per_page": LIST_PAGE_SIZE, "sort": "created_at"}
+                    ATTRIBUTION, "GET", LIST_PATH, params={"page": number, "per_page": LIST_PAGE_SIZE, "sort": "created_at"},
+                    optional=True,
                 )
                 if failure is not None or answer is None:
                     return False

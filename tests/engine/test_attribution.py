@@ -67,8 +67,8 @@ def test_many_missing_in_a_large_workspace_pick_the_export() -> None:
     assert ranked[0].strategy == EXPORT and ranked[0].estimated_requests == 1
 
 
-def test_one_missing_id_picks_bisection_without_probing() -> None:
-    ids = make_ids(8)
+def test_bisection_cheaper_than_any_read_skips_the_size_probe() -> None:
+    ids = make_ids(2)
     existing = set(ids[1:])
     source = FakeWorkspace(existing, total=1_000_000)
     outcomes, _ = _run(attribute([ambiguity(existing, ids)], source, budget=50))
