@@ -66,9 +66,9 @@ _EMPTY_CODE: Final = 1
 _NOT_UUID_CODE: Final = 2
 
 _shown = reprlib.Repr()
-_shown.maxstring = 40
-_shown.maxother = 40
-_shown.maxlong = 40
+_shown.maxstring = 60
+_shown.maxother = 60
+_shown.maxlong = 60
 
 
 def normalise_ids(values: pd.Series) -> pd.DataFrame:
