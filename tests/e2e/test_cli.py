@@ -1,0 +1,89 @@
+"""The command line, as a script would use it: a real sandbox process and a CSV file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pytest
+import requests
+
+CLI = [sys.executable, "-m", "leadlex_nb.cli"]
+
+
+@pytest.fixture
+def sandbox_process() -> Iterator[dict[str, str]]:
+    process = subprocess.Popen(
+        CLI + ["sandbox", "--port", "0", "--seed-contacts", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        env = dict(line.strip().split("=", 1) for line in (process.stdout.readline(), process.stdout.readline()))
+        yield env
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def contact_ids(env: dict[str, str]) -> list[str]:
+    headers = {"Authorization": f"Bearer {env['LEADLEX_API_KEY']}"}
+    answer = requests.get(f"{env['LEADLEX_BASE_URL']}/v1/contacts", params={"per_page": 100}, headers=headers, timeout=10)
+    return [c["id"] for c in answer.json()["data"]["contacts"]]
+
+
+def run_cli(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **env, "LEADLEX_JOURNAL": str(tmp_path / "journal.sqlite3")}
+    return subprocess.run(CLI + args, env=full_env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_delete_with_yes_deletes_the_file_ids_and_writes_the_result(sandbox_process: dict[str, str], tmp_path: Path) -> None:
+    ids = contact_ids(sandbox_process)
+    source = tmp_path / "stale.csv"
+    pd.DataFrame({"contact_id": ids[:30] + ["not-an-id"]}).to_csv(source, index=False)
+    out = tmp_path / "result.csv"
+
+    done = run_cli(["delete", str(source), "--yes", "--quiet", "--out", str(out)], sandbox_process, tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    result = pd.read_csv(out)
+    assert result["status"].value_counts().to_dict() == {"deleted": 30, "invalid": 1}
+    assert not set(ids[:30]) & set(contact_ids(sandbox_process))
+    assert sandbox_process["LEADLEX_API_KEY"] not in done.stderr + done.stdout
+
+
+def test_delete_without_yes_and_without_a_terminal_deletes_nothing(sandbox_process: dict[str, str], tmp_path: Path) -> None:
+    ids = contact_ids(sandbox_process)
+    source = tmp_path / "stale.csv"
+    pd.DataFrame({"contact_id": ids[:5]}).to_csv(source, index=False)
+
+    done = run_cli(["delete", str(source), "--quiet"], sandbox_process, tmp_path)
+
+    assert done.returncode == 3
+    assert "not confirmed" in done.stderr
+    assert set(ids[:5]) <= set(contact_ids(sandbox_process))
+
+
+def test_dry_run_reports_without_deleting(sandbox_process: dict[str, str], tmp_path: Path) -> None:
+    ids = contact_ids(sandbox_process)
+    source = tmp_path / "stale.csv"
+    pd.DataFrame({"id": ids[:5]}).to_csv(source, index=False)
+
+    done = run_cli(["delete", str(source), "--column", "id", "--dry-run", "--quiet"], sandbox_process, tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "would_delete" in done.stderr
+    assert set(ids[:5]) <= set(contact_ids(sandbox_process))
+
+
+def test_a_missing_column_is_a_usage_error(sandbox_process: dict[str, str], tmp_path: Path) -> None:
+    source = tmp_path / "stale.csv"
+    pd.DataFrame({"x": ["a"]}).to_csv(source, index=False)
+    done = run_cli(["delete", str(source), "--yes"], sandbox_process, tmp_path)
+    assert done.returncode == 2 and "contact_id" in done.stderr
