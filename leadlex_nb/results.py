@@ -131,12 +131,9 @@ def build_result_frame(
     error_code[~valid] = INVALID_ID
     error_message = table_message[where]
     error_message[~valid] = ids["invalid_reason"].to_numpy(dtype=object)[~valid]
-    request_id = table_request[where]
-    request_id[~valid] = None
+    request_id = table_request[where]  # invalid rows sit at -1: no batch, attempts or request
     batch = table_batch[where]
-    batch[~valid] = pd.NA
     attempts = table_attempts[where]
-    attempts[~valid] = pd.NA
 
     index = ids.index
     columns = {
@@ -154,12 +151,12 @@ def build_result_frame(
 
 def summarise(result: pd.DataFrame) -> pd.Series:
     """Rows per status, all nine in :data:`STATUSES` order, zeros included."""
-    statuses = result["status"]
-    as_category = pd.Categorical(statuses.astype(object), categories=list(STATUSES))
-    unknown = statuses[np.asarray(pd.isna(as_category))]
-    if len(unknown):
-        raise ValueError(f"result holds statuses outside the vocabulary: {sorted(map(repr, set(unknown)))}")
-    counts = pd.Series(as_category).value_counts(sort=False).reindex(list(STATUSES), fill_value=0)
+    statuses = result["status"].astype(object)
+    known = statuses.isin(STATUSES).to_numpy(dtype=bool)
+    if not known.all():
+        unknown = sorted({repr(value) for value in statuses[~known]})
+        raise ValueError(f"result holds statuses outside the vocabulary: {', '.join(unknown)}")
+    counts = statuses.value_counts().reindex(list(STATUSES), fill_value=0)
     counts.index.name = "status"
     return counts.astype("int64").rename("count")
 

@@ -1,0 +1,235 @@
+"""The result frame: one row per input row, statuses from the outcomes, and the summary."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadlex_nb.ids import normalise_ids
+from leadlex_nb.results import RESULT_COLUMNS, STATUSES, Outcome, build_result_frame, summarise
+
+U = "123e4567-e89b-12d3-a456-426614174000"
+V = "00000000-0000-0000-0000-0000000000ff"
+W = "ffffffff-0000-0000-0000-000000000000"
+
+
+def result_for(values: list[Any], outcomes: dict[str, Outcome], index: pd.Index | None = None, **kw: Any) -> pd.DataFrame:
+    return build_result_frame(normalise_ids(pd.Series(values, index=index, dtype=object)), outcomes, **kw)
+
+
+def test_the_status_vocabulary_is_the_contract_s_nine_strings() -> None:
+    assert STATUSES == (
+        "deleted", "not_found", "gone", "error", "invalid", "would_delete", "unresolved", "not_sent", "unknown"
+    )
+    assert RESULT_COLUMNS == (
+        "contact_id", "status", "error_code", "error_message", "batch", "attempts", "request_id", "duplicate"
+    )
+
+
+def test_valid_rows_carry_their_outcome() -> None:
+    result = result_for(
+        [U.upper(), V],
+        {U: Outcome("deleted", batch=0, attempts=2, request_id="req-1"),
+         V: Outcome("error", "contact_locked", "locked by an import", batch=1, attempts=1, request_id="req-2")},
+    )
+    assert result.to_dict("records") == [
+        {"contact_id": U, "status": "deleted", "error_code": None, "error_message": None, "batch": 0,
+         "attempts": 2, "request_id": "req-1", "duplicate": False},
+        {"contact_id": V, "status": "error", "error_code": "contact_locked", "error_message": "locked by an import",
+         "batch": 1, "attempts": 1, "request_id": "req-2", "duplicate": False},
+    ]
+
+
+def test_invalid_rows_are_invalid_with_the_reason_and_no_batch() -> None:
+    result = result_for([None, "junk", 42], {"junk": Outcome("deleted", batch=0)})
+    assert result["status"].tolist() == ["invalid"] * 3
+    assert result["error_code"].tolist() == ["invalid_id"] * 3
+    assert result["error_message"].tolist() == ["missing value", "not a UUID: 'junk'", "not a string: 42"]
+    assert result["batch"].isna().all() and result["attempts"].isna().all()
+    assert result["request_id"].tolist() == [None] * 3
+    assert result["contact_id"].tolist() == [None, "junk", 42]
+
+
+def test_duplicates_share_the_first_occurrence_s_outcome_and_are_flagged() -> None:
+    result = result_for([U, V, "{" + U.upper() + "}", U], {U: Outcome("gone", batch=3, attempts=1, request_id="r")})
+    assert result["status"].tolist() == ["gone", "not_sent", "gone", "gone"]
+    assert result["batch"].tolist() == [3, pd.NA, 3, 3]
+    assert result["request_id"].tolist() == ["r", None, "r", "r"]
+    assert result["duplicate"].tolist() == [False, False, True, True]
+
+
+def test_valid_ids_without_an_outcome_get_the_unsent_status_and_reason() -> None:
+    result = result_for([U, V], {U: Outcome("deleted")}, unsent_reason="run stopped: quota exhausted")
+    assert result.loc[1, "status"] == "not_sent"
+    assert result.loc[1, "error_message"] == "run stopped: quota exhausted"
+    assert result.loc[1, "error_code"] is None
+    assert result["batch"].isna().tolist() == [True, True]
+    unknown = result_for([U], {}, unsent_status="unknown")
+    assert unknown["status"].tolist() == ["unknown"]
+
+
+def test_outcomes_for_ids_not_in_the_input_are_ignored() -> None:
+    result = result_for([U], {U: Outcome("deleted"), W: Outcome("deleted")})
+    assert len(result) == 1
+    assert summarise(result)["deleted"] == 1
+
+
+def test_column_dtypes_are_categorical_status_nullable_ints_and_object_text() -> None:
+    result = result_for([U, "junk"], {U: Outcome("deleted", batch=0, attempts=1)})
+    assert tuple(result.columns) == RESULT_COLUMNS
+    assert isinstance(result["status"].dtype, pd.CategoricalDtype)
+    assert tuple(result["status"].cat.categories) == STATUSES
+    assert str(result["batch"].dtype) == "Int64" and str(result["attempts"].dtype) == "Int64"
+    for column in ("contact_id", "error_code", "error_message", "request_id"):
+        assert result[column].dtype == object
+    assert result["duplicate"].dtype == bool
+
+
+def test_an_empty_input_gives_an_empty_result_with_the_columns_and_dtypes() -> None:
+    result = build_result_frame(normalise_ids(pd.Series([], dtype=object)), {U: Outcome("deleted")})
+    assert result.empty
+    assert tuple(result.columns) == RESULT_COLUMNS
+    assert isinstance(result["status"].dtype, pd.CategoricalDtype)
+    assert str(result["batch"].dtype) == "Int64"
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.Index(["c", "a", "b", "a"]),
+        pd.Index([7, 7, 7, 7]),
+        pd.MultiIndex.from_tuples([("x", 1), ("x", 1), ("y", 0), ("a", 9)], names=["k", "n"]),
+        pd.RangeIndex(10, 18, 2),
+    ],
+)
+def test_the_result_has_the_input_s_index_and_order(index: pd.Index) -> None:
+    result = result_for([V, None, U, V], {V: Outcome("deleted")}, index=index)
+    assert result.index.equals(index)
+    assert result["status"].tolist() == ["deleted", "invalid", "not_sent", "deleted"]
+
+
+def test_the_result_joins_and_masks_the_caller_s_frame() -> None:
+    df = pd.DataFrame({"contact_id": [U, "junk", V], "name": ["ann", "bob", "cy"]}, index=["r1", "r2", "r3"])
+    result = build_result_frame(normalise_ids(df["contact_id"]), {U: Outcome("deleted")})
+    joined = df.join(result.drop(columns="contact_id"))
+    assert joined["status"].tolist() == ["deleted", "invalid", "not_sent"]
+    assert df[result["status"] == "deleted"]["name"].tolist() == ["ann"]
+
+
+def test_an_unknown_status_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown status"):
+        Outcome("removed")
+    with pytest.raises(ValueError, match="unknown status"):
+        result_for([U], {}, unsent_status="skipped")
+    forged = Outcome("deleted")
+    object.__setattr__(forged, "status", "removed")
+    with pytest.raises(ValueError, match="removed"):
+        result_for([U], {U: forged})
+
+
+@pytest.mark.parametrize("field", ["batch", "attempts"])
+@pytest.mark.parametrize("value", [-1, 1.5, True, "3"])
+def test_outcome_counters_must_be_non_negative_ints(field: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=field):
+        Outcome("deleted", **{field: value})
+
+
+def test_an_outcome_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Outcome("deleted").status = "gone"  # type: ignore[misc]
+
+
+def test_a_frame_without_the_normalised_columns_is_refused() -> None:
+    with pytest.raises(ValueError, match="normalise_ids"):
+        build_result_frame(pd.DataFrame({"contact_id": [U]}), {})
+
+
+# -- summarise ----------------------------------------------------------------------------------
+
+
+def test_the_summary_lists_all_nine_statuses_in_order_with_zeros() -> None:
+    result = result_for([U, U, V, "junk"], {U: Outcome("deleted"), V: Outcome("error", "x", "y")})
+    summary = summarise(result)
+    assert tuple(summary.index) == STATUSES
+    assert summary.to_dict() == {
+        "deleted": 2, "not_found": 0, "gone": 0, "error": 1, "invalid": 1,
+        "would_delete": 0, "unresolved": 0, "not_sent": 0, "unknown": 0,
+    }
+    assert summary.dtype == np.int64
+
+
+def test_the_summary_works_on_a_plain_text_status_column() -> None:
+    result = pd.DataFrame({"status": ["gone", "gone", "unknown"]})  # e.g. read back from CSV
+    assert summarise(result)[["gone", "unknown", "deleted"]].tolist() == [2, 1, 0]
+
+
+@pytest.mark.parametrize("bad", ["removed", None])
+def test_the_summary_refuses_statuses_outside_the_vocabulary(bad: Any) -> None:
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        summarise(pd.DataFrame({"status": ["deleted", bad]}))
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+POOL = [U, V, W, U.upper(), "{" + V + "}", W.replace("-", "")]
+raw_values = st.one_of(st.sampled_from(POOL), st.sampled_from(["junk", "", None, 7]), st.none())
+outcomes = st.builds(
+    Outcome,
+    status=st.sampled_from(STATUSES),
+    error_code=st.none() | st.sampled_from(["contact_locked", "rate_limited"]),
+    error_message=st.none() | st.text(max_size=10),
+    batch=st.none() | st.integers(0, 100),
+    attempts=st.none() | st.integers(1, 9),
+    request_id=st.none() | st.text(min_size=1, max_size=8),
+)
+
+
+@st.composite
+def indexes(draw: st.DrawFn, n: int) -> pd.Index:
+    kind = draw(st.sampled_from(["range", "strings", "repeated", "multi"]))
+    if kind == "range":
+        return pd.RangeIndex(n)
+    if kind == "strings":
+        return pd.Index(draw(st.lists(st.text(max_size=3), min_size=n, max_size=n)), dtype=object)
+    if kind == "repeated":
+        return pd.Index(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)))
+    keys = draw(st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 1)), min_size=n, max_size=n))
+    return pd.MultiIndex.from_tuples(keys) if keys else pd.MultiIndex.from_arrays([[], []])
+
+
+@settings(deadline=None)
+@given(st.data())
+def test_one_row_per_input_row_with_statuses_from_the_outcomes(data: st.DataObject) -> None:
+    raw = data.draw(st.lists(raw_values, max_size=25))
+    index = data.draw(indexes(len(raw)))
+    decided = data.draw(st.dictionaries(st.sampled_from([U, V, W]), outcomes))
+    ids = normalise_ids(pd.Series(raw, index=index, dtype=object))
+
+    result = build_result_frame(ids, decided, unsent_status="not_sent", unsent_reason="stopped")
+
+    assert len(result) == len(raw)
+    assert result.index.equals(index)
+    assert tuple(result.columns) == RESULT_COLUMNS
+    assert result["contact_id"].tolist() == ids["contact_id"].tolist()
+    assert result["duplicate"].tolist() == ids["duplicate"].tolist()
+    for (_, row), valid in zip(result.iterrows(), ids["valid"]):
+        if not valid:
+            assert (row["status"], row["error_code"]) == ("invalid", "invalid_id")
+        elif row["contact_id"] in decided:
+            outcome = decided[row["contact_id"]]
+            assert row["status"] == outcome.status
+            assert row["error_message"] == outcome.error_message
+            assert (row["batch"] if pd.notna(row["batch"]) else None) == outcome.batch
+            assert row["request_id"] == outcome.request_id
+        else:
+            assert (row["status"], row["error_message"]) == ("not_sent", "stopped")
+    valid_rows = result[ids["valid"].to_numpy()]
+    shared = valid_rows.astype({"status": object}).groupby("contact_id")[["status", "batch", "attempts"]]
+    assert (shared.nunique(dropna=False) <= 1).all().all()  # duplicates share the outcome
+    assert summarise(result).sum() == len(raw)
