@@ -10,7 +10,7 @@ form, so one contact is never sent twice under two spellings.
 
 Why no regex: ``Series.str`` with a regex calls Python once per row and step (about 4 s per million
 IDs). Here the trimmed strings of each accepted length are joined, encoded to UTF-32 and checked as
-one integer matrix, so the per-row work runs inside numpy (about 0.5 s per million).
+one integer matrix, so the per-row work runs inside numpy (under 1 s per million on 2 shared cores).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
 
     raw: _Objects = values.to_numpy(dtype=object)
     missing: _Bools = np.asarray(pd.isna(raw), dtype=bool)
-    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+    if isinstance(values.dtype, pd.StringDtype):
         is_str = ~missing  # a pandas string dtype holds only str and NA
     else:
         is_str = _each(isinstance, raw, str).astype(bool)

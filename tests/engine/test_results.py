@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import leadlex_nb
 from leadlex_nb.ids import normalise_ids
 from leadlex_nb.results import RESULT_COLUMNS, STATUSES, Outcome, build_result_frame, summarise
 
@@ -233,3 +237,13 @@ def test_one_row_per_input_row_with_statuses_from_the_outcomes(data: st.DataObje
     shared = valid_rows.astype({"status": object}).groupby("contact_id")[["status", "batch", "attempts"]]
     assert (shared.nunique(dropna=False) <= 1).all().all()  # duplicates share the outcome
     assert summarise(result).sum() == len(raw)
+
+
+@pytest.mark.parametrize("module", ["ids", "plan", "results"])
+def test_the_pure_core_imports_only_pandas_numpy_the_stdlib_and_itself(module: str) -> None:
+    tree = ast.parse((Path(leadlex_nb.__file__).parent / f"{module}.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    allowed_roots = set(sys.stdlib_module_names) | {"pandas", "numpy"}
+    outside = {name for name in imported if name.split(".")[0] not in allowed_roots and name != "leadlex_nb.ids"}
+    assert outside == set()  # no aiohttp, tqdm, ipywidgets or I/O layers of our own
