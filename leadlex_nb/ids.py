@@ -115,7 +115,8 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
 def unique_valid_ids(frame: pd.DataFrame) -> list[str]:
     """The IDs to send: valid, first occurrences only, in input order."""
     keep = frame["valid"].to_numpy(dtype=bool) & ~frame["duplicate"].to_numpy(dtype=bool)
-    return [str(v) for v in frame["contact_id"].to_numpy(dtype=object)[keep]]
+    ids: list[str] = frame["contact_id"].to_numpy(dtype=object)[keep].tolist()
+    return ids
 
 
 def _normalise_categorical(values: pd.Series) -> pd.DataFrame:

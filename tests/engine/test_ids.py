@@ -168,6 +168,14 @@ def test_second_and_later_spellings_of_one_id_are_duplicates() -> None:
     assert frame["contact_id"].tolist()[:5] == [U, V, U, U, V]
 
 
+@pytest.mark.parametrize("dtype", [object, "str", "category"])
+def test_the_input_series_is_left_unchanged(dtype: Any) -> None:
+    values = pd.Series([U.upper(), " " + V, None], dtype=dtype)
+    before = values.copy()
+    normalise_ids(values)
+    pd.testing.assert_series_equal(values, before)
+
+
 def test_unique_valid_ids_are_first_occurrences_in_input_order() -> None:
     frame = normalise_ids(pd.Series([V, None, U.upper(), V, "junk", U], dtype=object))
     assert unique_valid_ids(frame) == [V, U]
