@@ -24,6 +24,7 @@ from leadlex_nb.errors import (  # noqa: E402
 )
 from leadlex_nb.pacing import RateLimit  # noqa: E402
 from leadlex_nb.results import STATUSES  # noqa: E402
+from leadlex_nb.retry import RetryPolicy  # noqa: E402
 from leadlex_nb.runner import PlanSummary  # noqa: E402
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "QuotaError",
     "RateLimit",
     "ResumeError",
+    "RetryPolicy",
     "RunInterrupted",
     "STATUSES",
     "abulk_delete",

@@ -31,6 +31,9 @@ _DOC = """
             Without it the per-minute limit is learned from the first 429.
         rate_window : float, default 60
             Seconds in the API's unadvertised rate window, used when learning the limit.
+        retry : RetryPolicy, optional
+            Attempts per batch, backoff and the run's retry budget (default: 8 attempts,
+            0.5 s base, 30 s cap, 200 retries per run).
         batch_size : int, default 500
         concurrency : int, default 4
             Requests in flight at once.

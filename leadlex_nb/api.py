@@ -19,6 +19,7 @@ from leadlex_nb.config import Settings, resolve_settings
 from leadlex_nb.errors import ConfigurationError, ResumeError
 from leadlex_nb.ids import normalise_ids
 from leadlex_nb.journal import Journal
+from leadlex_nb.retry import RetryPolicy
 from leadlex_nb.runner import DELETE, DRY_RUN, IDEMPOTENCY_WINDOW_SECONDS, Confirm, Hooks, Run
 from leadlex_nb.syncrun import run_sync
 
@@ -67,6 +68,7 @@ async def abulk_delete(
     confirm: Any = ASK,
     plan: Any = None,
     rate_window: float = 60.0,
+    retry: RetryPolicy | None = None,
     batch_size: int = 500,
     concurrency: int = 4,
     timeout: float = 30.0,
@@ -81,7 +83,7 @@ async def abulk_delete(
     See :meth:`LeadLexAccessor.bulk_delete` for the parameters.
     """
     settings = resolve_settings(
-        api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, batch_size=batch_size, concurrency=concurrency,
+        api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size, concurrency=concurrency,
         timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota, journal=journal,
     )
     hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose)

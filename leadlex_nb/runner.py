@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, Union
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, Sequence, Union
 
 import pandas as pd
 
@@ -506,12 +506,13 @@ class Run:
     async def _gather(self, coroutines: Any) -> None:
         semaphore = asyncio.Semaphore(self.settings.concurrency)
 
-        async def bounded(coroutine: Awaitable[Any]) -> None:
-            async with semaphore:
-                if self.stopping:
-                    coroutine.close()  # type: ignore[attr-defined]
-                    return
-                await coroutine
+        async def bounded(coroutine: Coroutine[Any, Any, Any]) -> None:
+            try:
+                async with semaphore:
+                    if not self.stopping:
+                        await coroutine
+            finally:
+                coroutine.close()  # a no-op once awaited; else it was never started
 
         tasks = [asyncio.ensure_future(bounded(c)) for c in coroutines]
         try:
