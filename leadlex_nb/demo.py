@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 import leadlex_nb  # noqa: F401  (registers .leadlex)
+from leadlex_nb import RateLimit
 from leadlex_nb.audit import ANOMALIES, audit
 from leadlex_nb.results import summarise
 from leadlex_nb.sandbox import Sandbox
@@ -56,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         frame = build_frame(existing, known=args.known, unknown=args.unknown, junk=args.junk,
                             repeats=args.repeats, seed=11)
         print(f"sandbox at {sandbox.base_url} with {len(existing)} contacts; frame of {len(frame)} rows")
-        options = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=journal, progress=sys.stderr.isatty())
+        # The sandbox's "fast" profile is Pro-shaped with one-second windows: pace to it.
+        options = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=journal,
+                       progress=sys.stderr.isatty(), plan=RateLimit(50, 1.0))
 
         print("Running bulk_delete with confirm=False: it dry-runs every ID first, then deletes the")
         print("dry-run plan WITHOUT a confirmation prompt (confirm=False is for scripts like this one).")

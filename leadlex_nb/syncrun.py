@@ -28,6 +28,9 @@ def _run_on_worker_thread(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) 
     task_box: list[asyncio.Task[T]] = []
     outcome: dict[str, Any] = {}
     started = threading.Event()
+    # Waited on instead of Thread.join: on Python <= 3.12 a KeyboardInterrupt inside join() can
+    # mark a still-running thread as stopped, so a second join() would return at once.
+    finished = threading.Event()
 
     def work() -> None:
         asyncio.set_event_loop(loop)
@@ -44,17 +47,30 @@ def _run_on_worker_thread(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) 
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
+                finished.set()
 
-    worker = threading.Thread(target=work, name="leadlex-nb-run", daemon=True)
-    worker.start()
+    threading.Thread(target=work, name="leadlex-nb-run", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         started.wait()
-        if task_box and not loop.is_closed():
-            loop.call_soon_threadsafe(task_box[0].cancel)
-        worker.join()
+        if task_box:
+            try:
+                loop.call_soon_threadsafe(task_box[0].cancel)
+            except RuntimeError:
+                pass  # the loop closed meanwhile: the run already finished
+        _wait_through_interrupts(finished)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]  # type: ignore[no-any-return]
+
+
+def _wait_through_interrupts(finished: threading.Event) -> None:
+    """The run is recording what it was doing; further interrupts must not abandon it."""
+    while True:
+        try:
+            if finished.wait(0.1):
+                return
+        except KeyboardInterrupt:
+            continue

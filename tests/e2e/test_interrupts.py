@@ -1,0 +1,101 @@
+"""Interrupts from sync code in a running loop (a notebook kernel), and resuming after 24 hours."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import leadlex_nb
+from leadlex_nb import RunInterrupted
+from leadlex_nb.audit import ANOMALIES, audit
+from leadlex_nb.sandbox import Faults, Sandbox
+
+
+def _interrupt_when_deleting(sandbox: Sandbox) -> threading.Thread:
+    """Press 'stop' (KeyboardInterrupt in the main thread) once a delete has executed."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if any(e["outcome"] == "executed" and e["dry_run"] is False for e in sandbox.execution_log()):
+                _thread.interrupt_main()
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+async def test_kernel_interrupt_of_a_sync_call_records_the_run_and_resume_finishes_it(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    existing = sandbox.seed(500)
+    frame = pd.DataFrame({"c": existing[:400]})
+    before = sandbox.existing_ids()
+    opts = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=tmp_path / "j.sqlite3",
+                progress=False, verbose=False, concurrency=2)
+    sandbox.set_faults(Faults(latency=0.3))
+    asyncio.get_running_loop()  # a running loop in this thread, like a kernel's
+
+    # While a cell executes, ipykernel makes SIGINT raise KeyboardInterrupt (its stop button).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        watcher = _interrupt_when_deleting(sandbox)
+        with pytest.raises(RunInterrupted) as caught:
+            frame.leadlex.bulk_delete("c", confirm=False, batch_size=40, **opts)
+        watcher.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    partial = caught.value.result
+    assert len(partial) == 400 and partial["status"].notna().all()
+    assert "not_sent" in set(partial["status"].astype(str))
+    sandbox.set_faults(None)
+    result = await leadlex_nb.aresume(caught.value.run_id, **opts)
+    assert set(result["status"].astype(str)) == {"deleted"}
+    report = audit(result, existed_before=before, exists_after=sandbox.existing_ids(),
+                   execution_log=sandbox.execution_log(), run_id=caught.value.run_id)
+    assert {k: report[k] for k in ANOMALIES} == dict.fromkeys(ANOMALIES, 0)
+
+
+async def test_after_24_hours_resume_checks_with_a_dry_run_before_it_resends(sandbox: Sandbox, tmp_path: Path) -> None:
+    existing = sandbox.seed(300)
+    frame = pd.DataFrame({"c": existing[:200]})
+    journal = tmp_path / "j.sqlite3"
+    opts = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=journal, progress=False,
+                verbose=False, concurrency=1)
+    sandbox.set_faults(Faults(latency=0.3))
+    task = asyncio.ensure_future(frame.leadlex.abulk_delete("c", confirm=False, batch_size=50, **opts))
+    while not any(e["outcome"] == "executed" and e["dry_run"] is False for e in sandbox.execution_log()):
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(RunInterrupted) as caught:
+        await task
+    run_id = caught.value.run_id
+    # Age every batch's first send past the idempotency window.
+    with sqlite3.connect(journal) as db:
+        db.execute("UPDATE batches SET first_sent_at = first_sent_at - 90000 WHERE first_sent_at IS NOT NULL")
+    sandbox.set_faults(None)
+    log_before = len(sandbox.execution_log())
+
+    result = await leadlex_nb.aresume(run_id, **opts)
+
+    new = sandbox.execution_log()[log_before:]
+    rechecks = [e for e in new if e["dry_run"] is True]
+    assert rechecks, "an expired batch is checked with a dry run first"
+    assert all(f"-{run_id}-" in (e["idempotency_key"] or "") for e in new)
+    statuses = set(result["status"].astype(str))
+    assert statuses <= {"deleted", "gone"}
+    assert sandbox.existing_ids().isdisjoint(existing[:200])
+    # Nothing deleted twice: every contact was deleted by exactly one execution.
+    deleted = [cid for e in sandbox.execution_log() if e["outcome"] == "executed" for cid in e["deleted_ids"] or ()]
+    assert len(deleted) == len(set(deleted)) == 200
