@@ -35,7 +35,7 @@ from leadlex_nb.errors import (
 )
 from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
-from leadlex_nb.pacing import QuotaExhausted, RateGovernor
+from leadlex_nb.pacing import QuotaExhausted, RateGovernor, parse_quota_headers
 from leadlex_nb.plan import Batch, idempotency_key, make_batches, plan_fingerprint, request_body
 from leadlex_nb.results import Outcome, build_result_frame, summarise
 from leadlex_nb.retry import RetryBudget, is_retryable, next_delay, parse_retry_after
@@ -176,6 +176,7 @@ class Run:
         self._phase = DRY_RUN
         self.resumed = False  # set by resume: the journal already holds this run
         self._unsent_reason = "not sent"
+        self._header_warned = False
 
     # -- entry points ------------------------------------------------------------------
 
@@ -188,54 +189,48 @@ class Run:
             )
         async with self._session():
             self._journal_start()
-            try:
-                await self._dry_run_phase(unique)
-                if self.dry_run:
-                    self._set_state("finished")
-                    return self._result()
-                plan = self._plan_from_dry_run(unique)
-                summary = self._summarise_plan(unique, plan)
-                await self._confirm(summary)
-                await self._delete_phase(self._delete_batches(plan))
-                self._set_state("finished")
-                return self._result()
-            except asyncio.CancelledError:
-                self._set_state("interrupted")
-                raise RunInterrupted(
-                    f"run {self.run_id} interrupted; requests in flight are marked unknown. "
-                    f"Finish it with leadlex_nb.resume({self.run_id!r})",
-                    result=self._result(interrupted=True),
-                    run_id=self.run_id,
-                ) from None
-            except LeadLexError as error:
-                if error.result is None and not isinstance(error, NothingToDeleteError):
-                    error.result = self._result()
-                    error.run_id = self.run_id
-                self._set_state("stopped")
-                raise
+            return await self._guarded(self._full_run(unique))
 
-    async def resume_delete(self, batches: Sequence[Batch], fresh_check: Sequence[Batch]) -> pd.DataFrame:
-        """Finish a journaled run: resend ``batches`` with their keys; dry-run-check ``fresh_check`` first."""
+    async def _full_run(self, unique: list[str]) -> pd.DataFrame:
+        await self._dry_run_phase(unique)
+        if not self.dry_run:
+            plan = self._plan_from_dry_run(unique)
+            await self._confirm(self._summarise_plan(unique, plan))
+            await self._delete_phase(self._delete_batches(plan))
+        self._set_state("finished")
+        return self._result()
+
+    async def resume_delete(self, batches: Sequence[Batch], expired: Sequence[Batch]) -> pd.DataFrame:
+        """Finish a journaled run: resend ``batches`` with their keys; dry-run-check ``expired`` first."""
+
+        async def finish() -> pd.DataFrame:
+            self._phase = DELETE
+            checked = await self._recheck_expired(expired)
+            await self._delete_phase(list(batches) + checked)
+            self._set_state("finished")
+            return self._result()
+
         async with self._session():
-            try:
-                self._phase = DELETE
-                checked = await self._recheck_expired(fresh_check)
-                await self._delete_phase(list(batches) + checked)
-                self._set_state("finished")
-                return self._result()
-            except asyncio.CancelledError:
-                self._set_state("interrupted")
-                raise RunInterrupted(
-                    f"resume of run {self.run_id} interrupted; call leadlex_nb.resume({self.run_id!r}) again",
-                    result=self._result(interrupted=True),
-                    run_id=self.run_id,
-                ) from None
-            except LeadLexError as error:
-                if error.result is None:
-                    error.result = self._result()
-                    error.run_id = self.run_id
-                self._set_state("stopped")
-                raise
+            return await self._guarded(finish())
+
+    async def _guarded(self, work: Coroutine[Any, Any, pd.DataFrame]) -> pd.DataFrame:
+        """Turn a cancellation or a stop into an exception that carries the partial result."""
+        try:
+            return await work
+        except asyncio.CancelledError:
+            self._set_state("interrupted")
+            raise RunInterrupted(
+                f"run {self.run_id} interrupted; requests in flight are marked unknown. "
+                f"Finish it with leadlex_nb.resume({self.run_id!r})",
+                result=self._result(interrupted=True),
+                run_id=self.run_id,
+            ) from None
+        except LeadLexError as error:
+            if error.result is None:
+                error.result = self._result()
+                error.run_id = self.run_id
+            self._set_state("stopped")
+            raise
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -324,6 +319,7 @@ class Run:
                 retryable = is_retryable(None, "connection" if failure.kind == "connect" else failure.kind)
             else:
                 self._governor.on_answer(sent_at, answer.status, answer.headers)
+                self._check_headers(answer)
                 request_id = answer.request_id or request_id
                 if 200 <= answer.status < 300:
                     return answer, None, attempts
@@ -373,6 +369,21 @@ class Run:
             )
             if delay > 0:
                 await asyncio.sleep(delay)
+
+    def _check_headers(self, answer: Answer) -> None:
+        """Log (once per run) headers that are missing or garbled; they never become a guess."""
+        if self._header_warned:
+            return
+        quota = parse_quota_headers(answer.headers, time.time())
+        problems = [name for name, value in (("X-RateLimit-Limit", quota.limit), ("X-RateLimit-Remaining", quota.remaining),
+                                             ("X-RateLimit-Reset", quota.reset_at))
+                    if name.lower() in answer.headers and value is None]
+        if answer.request_id is None:
+            problems.append("X-Request-ID (missing)")
+        if problems:
+            self._header_warned = True
+            log.warning("answer %s (X-Request-ID %s) has unusable headers: %s; the quota is not read from them",
+                        answer.status, answer.request_id, ", ".join(problems))
 
     @staticmethod
     def _failure(may_have_executed: bool, code: str | None, message: str | None, attempts: int, request_id: str | None) -> Failure:
