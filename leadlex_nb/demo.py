@@ -75,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\nResult:")
     print(summarise(result).to_string())
     print(f"\nrequests by phase: {json.dumps(report['requests'])}; 429 answers: {report['rate_limited']}")
-    for note in report["notes"]:
-        print(f"  {note}")
     print(f"wall time: {wall:.2f} s")
     print("ground truth: " + ", ".join(f"{k}={checks[k]}" for k in ANOMALIES + ("overclaim",)))
     print(f"exact rows: {checks['exact_rows']} of {checks['unique_rows']} unique rows")
