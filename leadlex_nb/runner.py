@@ -40,7 +40,7 @@ from leadlex_nb.plan import Batch, idempotency_key, make_batches, plan_fingerpri
 from leadlex_nb.results import Outcome, build_result_frame, summarise
 from leadlex_nb.retry import RetryBudget, is_retryable, next_delay, parse_retry_after
 from leadlex_nb.transport import Answer, HttpTransport, TransportFailure
-from leadlex_nb.verdicts import BulkAnswer, judge_delete, judge_dry_run, parse_bulk_answer
+from leadlex_nb.verdicts import BulkAnswer, Verdict, judge_delete, judge_dry_run, parse_bulk_answer
 
 log = logging.getLogger("leadlex_nb")
 
@@ -492,17 +492,21 @@ class Run:
             self._journal_answer(batch, "failed", None, outcomes)
             bar.update(len(batch.ids))
             return False
-        verdict = judge_dry_run(batch.ids, reply.answer, batch=batch.index, attempts=reply.attempts,
-                                request_id=reply.request_id)
-        if verdict.inconsistency is not None:
-            log.warning("dry-run answer for batch %d does not add up (X-Request-ID %s): %s",
-                        batch.index, reply.request_id, verdict.inconsistency)
+        verdict = self._judge(judge_dry_run, batch, reply)
         self.dry_outcomes.update(verdict.outcomes)
         if verdict.unresolved:
             ambiguities.append(Ambiguity(batch.index, verdict.unresolved, verdict.missing_among_unresolved))
         self._journal_answer(batch, "answered", reply, verdict.outcomes)
         bar.update(len(batch.ids))
         return True
+
+    @staticmethod
+    def _judge(judge: Callable[..., Verdict], batch: Batch, reply: Reply) -> Verdict:
+        verdict = judge(batch.ids, reply.answer, batch=batch.index, attempts=reply.attempts, request_id=reply.request_id)
+        if verdict.inconsistency is not None:
+            log.warning("%s answer for batch %d does not add up (X-Request-ID %s): %s",
+                        batch.phase, batch.index, reply.request_id, verdict.inconsistency)
+        return verdict
 
     def _journal_answer(self, batch: Batch, state: str, reply: Reply | None, outcomes: Mapping[str, Outcome]) -> None:
         if self._journal is None:
@@ -626,11 +630,7 @@ class Run:
             self.delete_outcomes.update(outcomes)
             self._journal_answer(batch, "failed" if reply.status == "not_sent" else "sending", None, outcomes)
         else:
-            verdict = judge_delete(batch.ids, reply.answer, batch=batch.index, attempts=reply.attempts,
-                                   request_id=reply.request_id)
-            if verdict.inconsistency is not None:
-                log.warning("delete answer for batch %d does not add up (X-Request-ID %s): %s",
-                            batch.index, reply.request_id, verdict.inconsistency)
+            verdict = self._judge(judge_delete, batch, reply)
             self.delete_outcomes.update(verdict.outcomes)
             self._journal_answer(batch, "answered", reply, verdict.outcomes)
         bar.update(len(batch.ids))
