@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from leadlex_nb.results import Outcome
 from leadlex_nb.verdicts import BulkAnswer, judge_dry_run

@@ -37,7 +37,7 @@ from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
 from leadlex_nb.pacing import QuotaExhausted, RateGovernor, parse_quota_headers
 from leadlex_nb.plan import Batch, idempotency_key, make_batches, plan_fingerprint, request_body
-from leadlex_nb.results import Outcome, build_result_frame, summarise
+from leadlex_nb.results import Outcome, build_result_frame
 from leadlex_nb.retry import RetryBudget, is_retryable, next_delay, parse_retry_after
 from leadlex_nb.transport import Answer, HttpTransport, TransportFailure
 from leadlex_nb.verdicts import BulkAnswer, Verdict, judge_delete, judge_dry_run, parse_bulk_answer
@@ -173,7 +173,6 @@ class Run:
         self._governor: RateGovernor | None = None
         self._budget = RetryBudget.from_policy(settings.retry)
         self._journal: Journal | None = None
-        self._phase = DRY_RUN
         self.resumed = False  # set by resume: the journal already holds this run
         self._unsent_reason = "not sent"
         self._header_warned = False
@@ -204,7 +203,6 @@ class Run:
         """Finish a journaled run: resend ``batches`` with their keys; dry-run-check ``expired`` first."""
 
         async def finish() -> pd.DataFrame:
-            self._phase = DELETE
             checked = await self._recheck_expired(expired)
             await self._delete_phase(list(batches) + checked)
             self._set_state("finished")
@@ -452,7 +450,6 @@ class Run:
     # -- dry run -------------------------------------------------------------------------
 
     async def _dry_run_phase(self, unique: list[str]) -> None:
-        self._phase = DRY_RUN
         batches = self._batches(DRY_RUN, unique, dry_run=True)
         if self._journal is not None:
             self._journal.plan_batches(self.run_id, batches)
@@ -552,7 +549,6 @@ class Run:
     # -- attribution ---------------------------------------------------------------------
 
     async def _attribute(self, ambiguities: list[Ambiguity]) -> None:
-        self._phase = ATTRIBUTION
         clean = [a for a in ambiguities if a.missing >= 0]
         outcomes, notes = await attribute(clean, _AttributionSource(self), self.settings.attribution_budget,
                                           self.hooks.announce)
@@ -609,7 +605,6 @@ class Run:
             raise ConfirmationDeclined("the deletion plan was not confirmed; nothing was deleted")
 
     async def _delete_phase(self, batches: list[Batch]) -> None:
-        self._phase = DELETE
         if not batches:
             return
         self._set_state("deleting")
