@@ -12,10 +12,10 @@ from leadlex_nb.runner import PlanSummary
 async def ask_in_terminal(summary: PlanSummary) -> bool:
     """Show the plan and ask the user to type the number of contacts to delete.
 
-    Declines when there is no interactive terminal to ask (CI, a kernel without a
-    frontend): deleting unasked is what ``confirm=False`` is for.
+    Declines when there is no interactive terminal to ask (CI, a Jupyter kernel):
+    deleting unasked is what ``confirm=False`` is for.
     """
-    if not (sys.stdin and sys.stdin.isatty()):
+    if _in_kernel() or not (sys.stdin and sys.stdin.isatty()):
         print(summary.describe(), file=sys.stderr)
         print(
             "No terminal to confirm in: nothing was deleted. Pass confirm=False to delete this plan "
@@ -29,6 +29,14 @@ async def ask_in_terminal(summary: PlanSummary) -> bool:
     return answer.strip() == expected
 
 
+def _in_kernel() -> bool:
+    """A Jupyter kernel cannot answer a typed prompt, even when its stdin is a terminal."""
+    shell = sys.modules.get("IPython")
+    get_ipython = getattr(shell, "get_ipython", None) if shell else None
+    instance = get_ipython() if get_ipython else None
+    return instance is not None and hasattr(instance, "kernel")
+
+
 async def _read_line(prompt: str) -> str:
     # A daemon thread, so an interrupt (which cancels the run) never waits for Enter.
     loop = asyncio.get_running_loop()
@@ -37,7 +45,7 @@ async def _read_line(prompt: str) -> str:
     def read() -> None:
         try:
             line = input(prompt)
-        except (EOFError, OSError):
+        except Exception:  # EOF, a closed stdin, a frontend that cannot answer: all decline
             line = ""
         loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
 

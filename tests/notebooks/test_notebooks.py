@@ -212,12 +212,6 @@ def test_default_confirm_in_a_kernel_declines_without_deleting(run_notebook) -> 
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: a kernel whose stdin is a terminal (a kernel started by hand in a shell) passes "
-    "the isatty check, then input() in the prompt thread raises StdinNotImplementedError and the run "
-    "waits forever for an answer",
-)
 def test_default_confirm_never_hangs_in_a_kernel_whose_stdin_is_a_terminal(run_notebook) -> None:
     import pty
 
