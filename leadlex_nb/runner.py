@@ -465,18 +465,25 @@ class Run:
             bar.close()
         self._raise_if_stopped()
         if ambiguities:
-            await self._attribute(ambiguities)
+            self._journal_outcomes(DRY_RUN, await self._attribute(ambiguities))
+
+    async def _attribute(self, ambiguities: list[Ambiguity]) -> dict[str, Outcome]:
+        """Pin down what attribution can; the rest of the ambiguous batches stay unresolved."""
+        clean = [a for a in ambiguities if a.missing >= 0]
+        outcomes, notes = await attribute(clean, _AttributionSource(self), self.settings.attribution_budget,
+                                          self.hooks.announce)
+        self.notes.extend(notes)
         for amb in ambiguities:
+            reason = (f"{amb.missing} of the {len(amb.ids)} IDs in this batch are missing; which ones was not pinned down"
+                      if amb.missing >= 0 else "the dry-run answer did not add up")
             for contact_id in amb.ids:
-                self.dry_outcomes.setdefault(
-                    contact_id,
-                    Outcome("unresolved", None,
-                            f"{amb.missing} of the {len(amb.ids)} IDs in this batch are missing; which ones was not pinned down"
-                            if amb.missing >= 0 else "the dry-run answer did not add up",
-                            amb.batch, 1, None),
-                )
+                outcomes.setdefault(contact_id, Outcome("unresolved", None, reason, amb.batch, 1, None))
+        self.dry_outcomes.update(outcomes)
+        return outcomes
+
+    def _journal_outcomes(self, phase: str, outcomes: Mapping[str, Outcome]) -> None:
         if self._journal is not None:
-            self._journal.record_outcomes(self.run_id, DRY_RUN, self.dry_outcomes)
+            self._journal.record_outcomes(self.run_id, phase, outcomes)
 
     async def _dry_run_batch(self, batch: Batch, ambiguities: list[Ambiguity], bar: Progress) -> bool:
         reply = await self._send_bulk(batch)
@@ -547,13 +554,6 @@ class Run:
             ))
 
     # -- attribution ---------------------------------------------------------------------
-
-    async def _attribute(self, ambiguities: list[Ambiguity]) -> None:
-        clean = [a for a in ambiguities if a.missing >= 0]
-        outcomes, notes = await attribute(clean, _AttributionSource(self), self.settings.attribution_budget,
-                                          self.hooks.announce)
-        self.notes.extend(notes)
-        self.dry_outcomes.update(outcomes)
 
     # -- confirm and delete --------------------------------------------------------------
 
