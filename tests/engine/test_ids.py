@@ -375,3 +375,97 @@ def test_categorical_and_string_inputs_agree_with_object_input(raw: list[str | N
         assert got["valid"].tolist() == expected["valid"].tolist()
         assert got["duplicate"].tolist() == expected["duplicate"].tolist()
         assert got.loc[got["valid"], "contact_id"].tolist() == expected.loc[expected["valid"], "contact_id"].tolist()
+
+
+# -- internal paths: what the fast paths must not change ---------------------------------------
+
+
+def test_an_already_canonical_string_is_kept_and_the_input_is_not_modified() -> None:
+    raw = [U, U.upper(), " " + V]
+    values = pd.Series(raw, dtype=object)
+    frame = normalise_ids(values)
+    assert frame["contact_id"].tolist() == [U, U, V]
+    assert frame["contact_id"].iloc[0] is raw[0]
+    assert values.tolist() == raw
+    assert all(a is b for a, b in zip(values.tolist(), raw))
+
+
+def test_str_subclasses_are_checked_as_plain_strings_but_shown_as_they_are() -> None:
+    junk = np.str_("junk")
+    frame = normalise_ids(pd.Series([np.str_(U.upper()), np.str_(U), junk, "junk", 7], dtype=object))
+    assert frame["valid"].tolist() == [True, True, False, False, False]
+    assert [type(v) for v in frame["contact_id"].iloc[:2]] == [str, str]
+    assert frame["contact_id"].tolist()[:2] == [U, U]
+    assert frame["duplicate"].tolist() == [False, True, False, False, False]
+    assert frame["contact_id"].iloc[2] is junk
+    assert frame["invalid_reason"].tolist()[2:] == [
+        f"not a UUID: {junk!r}",
+        "not a UUID: 'junk'",
+        "not a string: 7",
+    ]
+
+
+def test_equal_values_of_different_types_keep_their_own_reason() -> None:
+    raw = [1, True, 1.0, 0.0, -0.0, b"1", 1, True, -0.0, "1", "1"]
+    frame = normalise_ids(pd.Series(raw, dtype=object))
+    shown = [f"not a UUID: {v!r}" if isinstance(v, str) else f"not a string: {v!r}" for v in raw]
+    assert frame["invalid_reason"].tolist() == shown
+    assert all(got is value for got, value in zip(frame["contact_id"].tolist(), raw))
+
+
+def test_non_ascii_strings_do_not_shift_the_valid_ones_in_the_same_chunk() -> None:
+    raw = ["é" * 36, U.upper(), "\ud800" + U[1:], V, "１" * 36, "{" + U + "}", "é" + HEX32[1:]]
+    frame = normalise_ids(pd.Series(raw, dtype=object))
+    assert frame["valid"].tolist() == [False, True, False, True, False, True, False]
+    assert frame["contact_id"].tolist()[1::2] == [U, V, U]
+
+
+def test_a_hash_collision_is_settled_by_the_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadlex_nb import ids
+
+    monkeypatch.setattr(ids, "_hash", lambda spelled: np.zeros(len(spelled), dtype=np.uint64))
+    frame = normalise_ids(pd.Series([U, V, U.upper(), "junk", V, HEX32], dtype=object))
+    assert frame["duplicate"].tolist() == [False, False, True, False, True, True]
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.lists(spelled_uuids() | damaged_uuids() | st.none() | st.integers(), max_size=30), st.integers(0, 3))
+def test_colliding_hashes_never_change_the_duplicates(raw: list[Any], buckets: int) -> None:
+    from leadlex_nb import ids
+
+    expected = normalise_ids(pd.Series(raw, dtype=object))
+    original = ids._hash
+    try:
+        ids._hash = lambda spelled: original(spelled) % np.uint64(buckets + 1)  # type: ignore[assignment]
+        got = normalise_ids(pd.Series(raw, dtype=object))
+    finally:
+        ids._hash = original  # type: ignore[assignment]
+    pd.testing.assert_frame_equal(got, expected)
+
+
+def test_many_rows_of_mixed_lengths_and_types_agree_with_the_reference() -> None:
+    rng = np.random.default_rng(5)
+    ids = [str(uuid.UUID(int=int(i) * 104729 + 1)) for i in range(40_000)]
+    spellings = [
+        lambda s: s,
+        str.upper,
+        lambda s: "{" + s + "}",
+        lambda s: " " + s + "\t",
+        lambda s: "urn:uuid:" + s.replace("-", ""),
+        lambda s: s[:-1] + "x",
+        lambda s: "URN:UUID:{" + s.upper() + "}",
+    ]
+    raw: list[Any] = [spellings[k](ids[j]) for k, j in zip(rng.integers(0, 7, 150_000), rng.integers(0, 40_000, 150_000))]
+    for at in rng.integers(0, len(raw), 2_000):
+        raw[at] = [None, "", 42, "junk", np.nan, b"x"][at % 6]
+    frame = normalise_ids(pd.Series(raw, dtype=object))
+    expected = [reference(v) for v in raw]
+    assert frame["valid"].tolist() == [e is not None for e in expected]
+    assert [c for c, e in zip(frame["contact_id"].tolist(), expected) if e is not None] == [e for e in expected if e]
+    seen: set[str] = set()
+    duplicates = []
+    for canonical in expected:
+        duplicates.append(canonical is not None and canonical in seen)
+        if canonical is not None:
+            seen.add(canonical)
+    assert frame["duplicate"].tolist() == duplicates
