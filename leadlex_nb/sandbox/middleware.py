@@ -68,6 +68,8 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE_KEY]
     entry = state.log.begin(request.method, request.path)
+    # Logged before anything can fail, so even attempts refused at the edge show their key.
+    state.log.update(entry, idempotency_key=request.headers.get("Idempotency-Key"))
     context = RequestContext(new_request_id(), entry)
     request[CTX_KEY] = context
     try:
