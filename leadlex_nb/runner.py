@@ -176,6 +176,7 @@ class Run:
         self.resumed = False  # set by resume: the journal already holds this run
         self._unsent_reason = "not sent"
         self._header_warned = False
+        self._stopped = asyncio.Event()
 
     # -- entry points ------------------------------------------------------------------
 
@@ -257,7 +258,32 @@ class Run:
     def _stop(self, error: LeadLexError) -> None:
         if self._stop_error is None:
             self._stop_error = error
+            self._stopped.set()
             self.hooks.announce(f"stopping: {error}")
+
+    async def _acquire_unless_stopped(self) -> float | None:
+        """A send slot from the governor, or None once the run stops.
+
+        Pacing can hold a caller for most of a window; a stop (401, 403, quota) must not wait
+        for that, so the wait races the stop.
+        """
+        assert self._governor is not None
+        grant = asyncio.ensure_future(self._governor.acquire())
+        stop = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({grant, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not grant.done():
+                grant.cancel()
+                await asyncio.gather(grant, return_exceptions=True)
+        if grant.cancelled():
+            return None
+        sent_at = grant.result()  # may raise QuotaExhausted
+        if self.stopping:
+            self._governor.on_answer(sent_at, None, None)  # granted, never sent
+            return None
+        return sent_at
 
     @property
     def stopping(self) -> bool:
@@ -296,12 +322,11 @@ class Run:
             if self.stopping:
                 return None, self._failure(may_have_executed, "stopped", f"run stopped: {self._stop_error}", attempts, request_id), attempts
             try:
-                sent_at = await self._governor.acquire()
+                sent_at = await self._acquire_unless_stopped()
             except QuotaExhausted:
                 self._stop(self._quota_exhausted_error())
                 continue
-            if self.stopping:
-                self._governor.on_answer(sent_at, None, None)
+            if sent_at is None:
                 continue
             attempts += 1
             self.stats.requests[phase] += 1

@@ -48,6 +48,11 @@ class KeyRing:
             self._keys[secret] = key
         return secret
 
+    def revoke(self, secret: str) -> None:
+        """Revoked keys answer 401 like unknown ones, from the next request on."""
+        with self._lock:
+            self._keys.pop(secret, None)
+
     def authenticate(self, authorization: str | None) -> ApiKey:
         if not authorization:
             raise AuthFailure("Missing Authorization header; send 'Authorization: Bearer wbk_...'")

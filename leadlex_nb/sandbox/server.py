@@ -145,6 +145,10 @@ class Sandbox:
     def create_key(self, scopes: Sequence[str] = DEFAULT_SCOPES, expired: bool = False) -> str:
         return self._state.keys.create(list(scopes), expired=expired)
 
+    def revoke_key(self, key: str) -> None:
+        """Revoke a key mid-run: its next request gets 401 invalid_key."""
+        self._state.keys.revoke(key)
+
     # -- data -----------------------------------------------------------------------------------
 
     def seed(self, n: int) -> list[str]:

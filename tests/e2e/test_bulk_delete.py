@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -388,3 +390,28 @@ def test_the_key_appears_in_no_result_journal_log_or_error(sandbox: Sandbox, tmp
     for key in (sandbox.api_key, expired):
         assert all(key not in text for text in texts)
         assert key.encode() not in journal_bytes
+
+
+def test_a_stop_does_not_wait_for_requests_queued_behind_pacing(sandbox: Sandbox, tmp_path: Path) -> None:
+    existing = sandbox.seed(400)
+    key = sandbox.create_key(scopes=["read:contacts", "write:contacts"])
+    frame = pd.DataFrame({"c": existing[:300]})
+
+    def revoke_after_two_requests() -> None:
+        while len(sandbox.execution_log()) < 2:
+            time.sleep(0.01)
+        sandbox.revoke_key(key)
+
+    revoker = threading.Thread(target=revoke_after_two_requests, daemon=True)
+    revoker.start()
+    # One request per ~2 s: the other dry-run batches queue behind the pacing.
+    with pytest.raises(AuthenticationError):
+        frame.leadlex.bulk_delete("c", confirm=False, **options(
+            sandbox, tmp_path, api_key=key, batch_size=50, concurrency=4, plan=RateLimit(1, 2.0)))
+    stopped_at = time.time()
+    revoker.join()
+
+    refused = [e for e in sandbox.execution_log() if e["status"] == 401]
+    assert len(refused) == 1 and len(sandbox.execution_log()) == 3
+    # Three batches were queued for about 2 s each; the run ends right after the 401 instead.
+    assert stopped_at - refused[0]["at"] < 1.0
