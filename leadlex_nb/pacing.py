@@ -476,6 +476,8 @@ def _parse_reset(value: str, server_now: float | None, local_now: float) -> floa
 
 
 def _parse_iso8601(text: str) -> float | None:
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"  # fromisoformat accepts "Z" only from Python 3.11
     try:
         when = datetime.fromisoformat(text)
         if when.tzinfo is None:
