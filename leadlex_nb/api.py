@@ -129,13 +129,15 @@ async def aresume(
     with a dry run. A run that stopped before deleting repeats its dry run (same keys) and
     asks again. A finished run returns its result without sending anything.
     """
-    probe = resolve_settings(api_key=api_key, base_url=base_url, journal=journal if journal is not None else None)
+    probe = resolve_settings(api_key=api_key, base_url=base_url, journal=journal)
     if probe.journal_path is None:
         raise ConfigurationError("resume needs a journal")
     with Journal(probe.journal_path) as opened:
         record = opened.load_run(run_id)
         if record is None:
             raise ResumeError(f"no run {run_id!r} in the journal {probe.journal_path}")
+        # The run's own server and batch size: its batches and keys depend on them.
+        options.pop("batch_size", None)
         settings = resolve_settings(
             api_key=probe.api_key, base_url=base_url or record.base_url,
             batch_size=record.meta.get("batch_size", 500), journal=probe.journal_path, **options,

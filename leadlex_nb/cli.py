@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "runs":
-            print(leadlex_nb.journaled_runs(args.journal).to_string(index=False))
+            runs = leadlex_nb.journaled_runs(args.journal)
+            print(runs.to_string(index=False) if len(runs) else "no journaled runs")
             return EXIT_OK
         options: dict[str, Any] = {
             "base_url": args.base_url,

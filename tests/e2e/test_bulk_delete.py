@@ -341,7 +341,7 @@ async def test_an_interrupted_run_resumes_without_executing_anything_twice(sandb
     assert sandbox.existing_ids() != before - set(existing[:500])
 
     sandbox.set_faults(None)
-    result = await leadlex_nb.aresume(caught.value.run_id, **{k: v for k, v in opts.items() if k != "batch_size"},
+    result = await leadlex_nb.aresume(caught.value.run_id, **opts,
                                       confirm=False)
 
     assert set(result["status"].astype(str)) == {"deleted"}
