@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -81,9 +84,11 @@ async def test_after_24_hours_resume_checks_with_a_dry_run_before_it_resends(san
     with pytest.raises(RunInterrupted) as caught:
         await task
     run_id = caught.value.run_id
-    # Age every batch's first send past the idempotency window.
+    # As if the unfinished delete batches had gone out 25 hours ago, past the idempotency window.
     with sqlite3.connect(journal) as db:
-        db.execute("UPDATE batches SET first_sent_at = first_sent_at - 90000 WHERE first_sent_at IS NOT NULL")
+        aged = db.execute("UPDATE batches SET first_sent_at = ? WHERE phase = 'delete' AND state != 'answered'",
+                          (time.time() - 90_000,)).rowcount
+    assert aged > 0
     sandbox.set_faults(None)
     log_before = len(sandbox.execution_log())
 
@@ -99,3 +104,43 @@ async def test_after_24_hours_resume_checks_with_a_dry_run_before_it_resends(san
     # Nothing deleted twice: every contact was deleted by exactly one execution.
     deleted = [cid for e in sandbox.execution_log() if e["outcome"] == "executed" for cid in e["deleted_ids"] or ()]
     assert len(deleted) == len(set(deleted)) == 200
+
+
+CLIENT_SCRIPT = """
+import os, sys
+import pandas as pd
+import leadlex_nb
+ids = open(sys.argv[1]).read().split()
+pd.DataFrame({"c": ids}).leadlex.bulk_delete(
+    "c", confirm=False, batch_size=50, concurrency=2, journal=sys.argv[2], progress=False, verbose=False)
+"""
+
+
+async def test_a_killed_process_loses_nothing_and_resume_finishes_the_run(sandbox: Sandbox, tmp_path: Path) -> None:
+    existing = sandbox.seed(500)
+    targets = existing[:400]
+    (tmp_path / "ids.txt").write_text("\n".join(targets))
+    journal = tmp_path / "j.sqlite3"
+    before = sandbox.existing_ids()
+    sandbox.set_faults(Faults(latency=0.3))
+    env = {**os.environ, "LEADLEX_API_KEY": sandbox.api_key, "LEADLEX_BASE_URL": sandbox.base_url}
+    client = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, str(tmp_path / "ids.txt"), str(journal)], env=env)
+    try:
+        while not any(e["outcome"] == "executed" and e["dry_run"] is False for e in sandbox.execution_log()):
+            assert client.poll() is None, "the client finished before it could be killed"
+            await asyncio.sleep(0.02)
+        client.send_signal(signal.SIGKILL)  # like a kernel that dies: no chance to clean up
+    finally:
+        client.wait(timeout=30)
+    assert sandbox.existing_ids() != before - set(targets)
+    sandbox.set_faults(None)
+
+    runs = leadlex_nb.journaled_runs(journal)
+    assert len(runs) == 1 and runs["state"].iloc[0] == "deleting"
+    result = await leadlex_nb.aresume(runs["run_id"].iloc[0], api_key=sandbox.api_key, journal=journal,
+                                      progress=False, verbose=False)
+
+    assert set(result["status"].astype(str)) == {"deleted"} and len(result) == 400
+    report = audit(result, existed_before=before, exists_after=sandbox.existing_ids(),
+                   execution_log=sandbox.execution_log(), run_id=runs["run_id"].iloc[0])
+    assert {k: report[k] for k in ANOMALIES} == dict.fromkeys(ANOMALIES, 0)
