@@ -176,6 +176,11 @@ _RESET_TOLERANCE: Final[float] = 1.5
 # Grant times are kept this long beyond the pacing span: a 429 is matched against the window
 # before its request was sent, and a request may be answered minutes after it was sent.
 _HISTORY: Final[float] = 600.0
+# After a 429 lowered the rate, this many quiet windows earn back a tenth of the ceiling (the
+# plan, or the first rate learned): a one-off 429 caused by another client must not slow the
+# rest of a long run, and recovery never goes above a rate already known to be safe.
+RECOVERY_WINDOWS: Final[int] = 5
+RECOVERY_STEP: Final[float] = 0.1
 
 
 class RateGovernor:
@@ -228,6 +233,8 @@ class RateGovernor:
         self._cap: int | None = (
             None if limit is None else max(1, math.floor(limit.requests * safety))
         )
+        self._ceiling = self._cap  # the highest cap recovery may return to
+        self._recover_at = math.inf
         self._learned: RateLimit | None = None
         self._grants: deque[float] = deque()  # send times, ascending (granted under the lock)
         self._accepted: deque[float] = deque()  # send times of answers other than 429
@@ -292,6 +299,7 @@ class RateGovernor:
             while True:
                 self._raise_if_exhausted()  # the quota may have run out while we waited
                 now = self._clock()
+                self._recover(now)
                 wait = self._wait_time(now)
                 if wait <= 0:
                     break
@@ -333,6 +341,7 @@ class RateGovernor:
             self._paused_until = max(self._paused_until, sent_at + pause)
             return
         self._paused_until = max(self._paused_until, sent_at + self._window)
+        self._recover_at = self._clock() + RECOVERY_WINDOWS * self._span
         if sent_at < self._learn_blocked_until:
             return
         seen = max(
@@ -344,10 +353,22 @@ class RateGovernor:
         if self._cap is None or learned < self._cap:
             self._cap = learned
             self._learned = RateLimit(learned, self._window)
+        if self._ceiling is None:
+            self._ceiling = self._cap
         self._learn_count += 1
         self._learn_blocked_until = max(self._clock(), sent_at + self._window)
 
     # ------------------------------------------------------------------ internals
+
+    def _recover(self, now: float) -> None:
+        """Additive increase after quiet windows, up to the ceiling, never above it."""
+        cap, ceiling = self._cap, self._ceiling
+        if cap is None or ceiling is None or cap >= ceiling or now < self._recover_at:
+            return
+        self._cap = min(ceiling, cap + max(1, math.ceil(ceiling * RECOVERY_STEP)))
+        self._recover_at = now + RECOVERY_WINDOWS * self._span
+        back_to_plan = self._given is not None and self._cap == self._ceiling
+        self._learned = None if back_to_plan else RateLimit(self._cap, self._window)
 
     def _wait_time(self, now: float) -> float:
         wait = self._paused_until - now

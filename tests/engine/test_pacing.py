@@ -413,6 +413,57 @@ async def test_a_429_despite_a_plan_lowers_the_rate_below_the_plan() -> None:
     assert gov.rate == RateLimit(gov.window_cap, 1.0)
 
 
+async def test_after_quiet_windows_a_lowered_rate_recovers_to_the_first_learned_rate_and_no_further() -> None:
+    clock = FakeClock()
+    gov = governor(clock, None, learn_window=1.0)
+    first = [t for _, t in await grant_all(gov, 20, answer=False)]
+    for sent_at in first[:12]:
+        gov.on_answer(sent_at, 200, None)
+    gov.on_rate_limited(first[12], None)  # learned 10: the ceiling
+    second = [t for _, t in await grant_all(gov, 10, answer=False)]
+    for sent_at in second[:6]:
+        gov.on_answer(sent_at, 200, None)
+    gov.on_rate_limited(second[6], None)  # someone else's traffic: down to 5
+    assert gov.rate == RateLimit(5, 1.0)
+
+    rates = []
+    for _ in range(60):  # 60 quiet windows' worth of grants
+        await grant_all(gov, 10)
+        rates.append(gov.rate)
+    assert rates[0] == RateLimit(5, 1.0)  # nothing earned back before RECOVERY_WINDOWS quiet windows
+    assert gov.rate == RateLimit(10, 1.0)  # back to the ceiling...
+    assert max(r.requests for r in rates if r is not None) == 10  # ...and never above it
+
+
+async def test_a_rate_lowered_below_the_plan_recovers_to_the_plan() -> None:
+    clock = FakeClock()
+    plan = RateLimit(20, 1.0)
+    gov = governor(clock, plan)
+    times = [t for _, t in await grant_all(gov, 18)]
+    gov.on_rate_limited(times[-1], None)
+    assert gov.window_cap is not None and gov.window_cap < 18
+    for _ in range(80):
+        await grant_all(gov, 18)
+    assert gov.window_cap == 18 and gov.rate == plan
+    later = [t for _, t in await grant_all(gov, 54)]
+    assert most_in_any_window(later, 1.0) <= 18
+
+
+async def test_a_429_during_recovery_restarts_the_quiet_period() -> None:
+    clock = FakeClock()
+    gov = governor(clock, RateLimit(20, 1.0))
+    times = [t for _, t in await grant_all(gov, 18)]
+    gov.on_rate_limited(times[-1], None)
+    started = clock.now
+    while clock.now < started + 4.5:  # not yet enough quiet windows to earn anything back
+        more = [t for _, t in await grant_all(gov, 5)]
+    gov.on_rate_limited(more[-1], None)
+    after_second = gov.window_cap
+    while clock.now < started + 8.0:  # quiet windows since the first 429, not since the second
+        await grant_all(gov, 5)
+    assert gov.window_cap == after_second
+
+
 # ================================================================ Retry-After
 
 
