@@ -322,6 +322,17 @@ values = st.one_of(
 
 
 @settings(deadline=None, max_examples=200)
+def reference_duplicates(expected: list[str | None]) -> list[bool]:
+    """True for a valid row whose canonical ID appeared on an earlier row."""
+    seen: set[str] = set()
+    duplicates = []
+    for canonical in expected:
+        duplicates.append(canonical is not None and canonical in seen)
+        if canonical is not None:
+            seen.add(canonical)
+    return duplicates
+
+
 @given(st.lists(values, max_size=30))
 def test_agrees_with_a_reference_regex_on_every_row(raw: list[Any]) -> None:
     frame = normalise_ids(pd.Series(raw, dtype=object))
@@ -329,13 +340,7 @@ def test_agrees_with_a_reference_regex_on_every_row(raw: list[Any]) -> None:
     assert frame["valid"].tolist() == [e is not None for e in expected]
     for value, canonical, got in zip(raw, expected, frame["contact_id"].tolist()):
         assert got == canonical if canonical is not None else got is value
-    seen: set[str] = set()
-    duplicates = []
-    for canonical in expected:
-        duplicates.append(canonical is not None and canonical in seen)
-        if canonical is not None:
-            seen.add(canonical)
-    assert frame["duplicate"].tolist() == duplicates
+    assert frame["duplicate"].tolist() == reference_duplicates(expected)
     assert frame["invalid_reason"].isna().tolist() == frame["valid"].tolist()
 
 
@@ -462,10 +467,4 @@ def test_many_rows_of_mixed_lengths_and_types_agree_with_the_reference() -> None
     expected = [reference(v) for v in raw]
     assert frame["valid"].tolist() == [e is not None for e in expected]
     assert [c for c, e in zip(frame["contact_id"].tolist(), expected) if e is not None] == [e for e in expected if e]
-    seen: set[str] = set()
-    duplicates = []
-    for canonical in expected:
-        duplicates.append(canonical is not None and canonical in seen)
-        if canonical is not None:
-            seen.add(canonical)
-    assert frame["duplicate"].tolist() == duplicates
+    assert frame["duplicate"].tolist() == reference_duplicates(expected)
