@@ -311,17 +311,21 @@ class RateGovernor:
 
     def on_answer(
         self, sent_at: float, status: int | None, headers: Mapping[str, str] | None
-    ) -> None:
+    ) -> QuotaInfo:
         """Release the grant made at ``sent_at`` and learn the daily quota from ``headers``.
 
-        Call exactly once per grant, also when no answer came (``status=None``).
+        Call exactly once per grant, also when no answer came (``status=None``). Returns what
+        these headers said (all None without headers), so callers need not parse them again.
         """
         if self._in_flight > 0:
             self._in_flight -= 1
         if status is not None and status != 429:
             self._accepted.append(sent_at)
-        if headers is not None:
-            self._merge_quota(parse_quota_headers(headers, self._wall_clock()))
+        if headers is None:
+            return _UNKNOWN_QUOTA
+        parsed = parse_quota_headers(headers, self._wall_clock())
+        self._merge_quota(parsed)
+        return parsed
 
     def on_rate_limited(self, sent_at: float, retry_after: float | None) -> None:
         """A 429 answered the request granted at ``sent_at`` (call after ``on_answer``).

@@ -35,7 +35,7 @@ from leadlex_nb.errors import (
 )
 from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
-from leadlex_nb.pacing import QuotaExhausted, RateGovernor, parse_quota_headers
+from leadlex_nb.pacing import QuotaExhausted, QuotaInfo, RateGovernor
 from leadlex_nb.plan import Batch, idempotency_key, make_batches, plan_fingerprint, request_body
 from leadlex_nb.results import Outcome, build_result_frame
 from leadlex_nb.retry import RetryBudget, is_retryable, next_delay, parse_retry_after
@@ -194,9 +194,9 @@ class Run:
     async def _full_run(self, unique: list[str]) -> pd.DataFrame:
         await self._dry_run_phase(unique)
         if not self.dry_run:
-            plan = self._plan_from_dry_run(unique)
-            await self._confirm(self._summarise_plan(unique, plan))
-            await self._delete_phase(self._delete_batches(plan))
+            batches = self._delete_batches(unique)
+            await self._confirm(self._summarise_plan(unique, batches))
+            await self._delete_phase(batches)
         self._set_state("finished")
         return self._result()
 
@@ -341,8 +341,7 @@ class Run:
                 last_code, last_message = f"transport_{failure.kind}", str(failure)
                 retryable = is_retryable(None, "connection" if failure.kind == "connect" else failure.kind)
             else:
-                self._governor.on_answer(sent_at, answer.status, answer.headers)
-                self._check_headers(answer)
+                self._check_headers(answer, self._governor.on_answer(sent_at, answer.status, answer.headers))
                 request_id = answer.request_id or request_id
                 if 200 <= answer.status < 300:
                     return answer, None, attempts
@@ -393,11 +392,10 @@ class Run:
             if delay > 0:
                 await asyncio.sleep(delay)
 
-    def _check_headers(self, answer: Answer) -> None:
+    def _check_headers(self, answer: Answer, quota: QuotaInfo) -> None:
         """Log (once per run) headers that are missing or garbled; they never become a guess."""
         if self._header_warned:
             return
-        quota = parse_quota_headers(answer.headers, time.time())
         problems = [name for name, value in (("X-RateLimit-Limit", quota.limit), ("X-RateLimit-Remaining", quota.remaining),
                                              ("X-RateLimit-Reset", quota.reset_at))
                     if name.lower() in answer.headers and value is None]
@@ -582,33 +580,29 @@ class Run:
 
     # -- confirm and delete --------------------------------------------------------------
 
-    def _plan_from_dry_run(self, unique: list[str]) -> list[str]:
-        plan = [cid for cid in unique if self.dry_outcomes.get(cid, Outcome("not_sent")).status in ("would_delete", "unresolved")]
-        self.plan = plan
-        return plan
-
-    def _delete_batches(self, plan: list[str]) -> list[Batch]:
-        proven = [cid for cid in plan if self.dry_outcomes[cid].status == "would_delete"]
-        unproven = [cid for cid in plan if self.dry_outcomes[cid].status == "unresolved"]
+    def _delete_batches(self, unique: list[str]) -> list[Batch]:
+        """The plan: what the dry run found deletable, proven first, then the unresolved."""
+        status = {cid: o.status for cid, o in self.dry_outcomes.items()}
+        proven = [cid for cid in unique if status.get(cid) == "would_delete"]
+        unproven = [cid for cid in unique if status.get(cid) == "unresolved"]
+        self.plan = proven + unproven
         # Unproven IDs travel apart, so their ambiguous counts cannot blur proven rows.
         batches = self._batches(DELETE, proven, dry_run=False, group="proven")
         batches += self._batches(DELETE, unproven, dry_run=False, start_index=len(batches), group="unresolved")
-        sent = [cid for b in batches for cid in b.ids]
-        if plan_fingerprint(sent) != plan_fingerprint(plan) or len(sent) != len(plan):
-            raise AssertionError("delete batches differ from the confirmed plan")
         return batches
 
-    def _summarise_plan(self, unique: list[str], plan: list[str]) -> PlanSummary:
+    def _summarise_plan(self, unique: list[str], batches: list[Batch]) -> PlanSummary:
+        """The confirmed fingerprint is taken from the very batches that will be sent."""
         assert self._governor is not None
         counts = Counter(self.dry_outcomes[cid].status if cid in self.dry_outcomes else "not_sent" for cid in unique)
-        unresolved = counts.get("unresolved", 0)
-        delete_requests = -(-(len(plan) - unresolved) // self.settings.batch_size) + -(-unresolved // self.settings.batch_size)
         quota = self._governor.quota
         return PlanSummary(
             run_id=self.run_id, rows=len(self.ids), unique_ids=len(unique),
             counts={s: counts[s] for s in ("would_delete", "unresolved", "not_found", "error", "not_sent") if counts[s]},
-            to_delete=len(plan), unresolved=unresolved, delete_requests=delete_requests,
-            fingerprint=plan_fingerprint(plan), quota_remaining=quota.remaining, quota_reset_at=quota.reset_at,
+            to_delete=sum(len(b.ids) for b in batches),
+            unresolved=sum(len(b.ids) for b in batches if b.group == "unresolved"),
+            delete_requests=len(batches),
+            fingerprint=plan_fingerprint(cid for b in batches for cid in b.ids), quota_remaining=quota.remaining, quota_reset_at=quota.reset_at,
             notes=tuple(self.notes),
         )
 
