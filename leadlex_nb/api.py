@@ -7,6 +7,7 @@ them with :func:`run_sync`, which works inside a running event loop (Jupyter) to
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -99,16 +100,8 @@ def bulk_delete(values: pd.Series, **options: Any) -> pd.DataFrame:
     return run_sync(lambda: abulk_delete(values, **options))
 
 
-class _NoJournal:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        pass
-
-
 def _open_journal(settings: Settings) -> Any:
-    return Journal(settings.journal_path) if settings.journal_path is not None else _NoJournal()
+    return Journal(settings.journal_path) if settings.journal_path is not None else contextlib.nullcontext()
 
 
 async def aresume(
