@@ -55,7 +55,6 @@ CREATE TABLE IF NOT EXISTS batches (
     ids TEXT NOT NULL,
     body BLOB NOT NULL,
     state TEXT NOT NULL,           -- planned | sending | answered | failed
-    attempts INTEGER NOT NULL DEFAULT 0,
     first_sent_at REAL,
     http_status INTEGER,
     request_id TEXT,
@@ -81,7 +80,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
 class JournaledBatch:
     batch: Batch
     state: str
-    attempts: int
     first_sent_at: float | None
 
 
@@ -172,11 +170,11 @@ class Journal:
                  for b in batches],
             )
 
-    def sending(self, run_id: str, batch: Batch, attempt: int) -> None:
+    def sending(self, run_id: str, batch: Batch) -> None:
         self._db.execute(
-            "UPDATE batches SET state='sending', attempts=?, first_sent_at=COALESCE(first_sent_at, ?) "
+            "UPDATE batches SET state='sending', first_sent_at=COALESCE(first_sent_at, ?) "
             "WHERE run_id=? AND phase=? AND batch_index=?",
-            (attempt, time.time(), run_id, batch.phase, batch.index),
+            (time.time(), run_id, batch.phase, batch.index),
         )
 
     def answered(
@@ -238,7 +236,7 @@ class Journal:
 
     def load_batches(self, run_id: str, phase: str) -> list[JournaledBatch]:
         rows = self._db.execute(
-            "SELECT batch_index, grp, idempotency_key, ids, body, state, attempts, first_sent_at "
+            "SELECT batch_index, grp, idempotency_key, ids, body, state, first_sent_at "
             "FROM batches WHERE run_id=? AND phase=? ORDER BY batch_index",
             (run_id, phase),
         ).fetchall()
@@ -246,7 +244,7 @@ class Journal:
             JournaledBatch(
                 Batch(index=r[0], phase=phase, ids=tuple(json.loads(r[3])), idempotency_key=r[2],
                       body=bytes(r[4]), group=r[1]),
-                state=r[5], attempts=r[6], first_sent_at=r[7],
+                state=r[5], first_sent_at=r[6],
             )
             for r in rows
         ]

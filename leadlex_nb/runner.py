@@ -426,7 +426,7 @@ class Run:
         key = (batch.phase, batch.index)
         self._in_flight[key] = batch
         if self._journal is not None:
-            self._journal.sending(self.run_id, batch, 1)
+            self._journal.sending(self.run_id, batch)
         try:
             answer, failure, attempts = await self._request(
                 batch.phase, "POST", BULK_DELETE_PATH, body=batch.body, idempotency_key=batch.idempotency_key
