@@ -674,8 +674,8 @@ class Run:
     # -- results -------------------------------------------------------------------------
 
     def _result(self, *, interrupted: bool = False) -> pd.DataFrame:
-        outcomes: dict[str, Outcome] = dict(self.dry_outcomes)
-        if not self.dry_run and self.plan is not None:
+        outcomes: dict[str, Outcome] = {**self.dry_outcomes, **self.delete_outcomes}
+        if self.plan is not None:
             # A planned ID never settled by a delete answer: in flight -> unknown, else not_sent.
             in_flight = {cid for b in self._in_flight.values() if b.phase == DELETE for cid in b.ids}
             reason = f"run stopped: {self._stop_error}" if self._stop_error else self._unsent_reason
@@ -683,14 +683,12 @@ class Run:
                 reason = "interrupted before this batch was sent"
             for cid in self.plan:
                 if cid in self.delete_outcomes:
-                    outcomes[cid] = self.delete_outcomes[cid]
-                elif cid in in_flight:
+                    continue
+                if cid in in_flight:
                     outcomes[cid] = Outcome("unknown", "interrupted", "in flight when the run was interrupted")
                 else:
                     dry = self.dry_outcomes.get(cid)
                     outcomes[cid] = Outcome("not_sent", None, f"{reason} (dry run: {dry.status})" if dry else reason)
-        elif self.delete_outcomes:
-            outcomes.update(self.delete_outcomes)
         unsent_reason = "run stopped before this ID was sent" if self._stop_error or interrupted else None
         frame = build_result_frame(self.ids, outcomes, unsent_status="not_sent", unsent_reason=unsent_reason)
         frame.attrs["leadlex"] = self.report()
