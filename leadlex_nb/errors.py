@@ -11,6 +11,7 @@
     ├── QuotaError                    the daily quota cannot cover the run, or ran out during it
     ├── ConfirmationDeclined          the user did not confirm the deletion plan; nothing was deleted
     ├── RunInterrupted                KeyboardInterrupt / cancellation; resume with ``leadlex_nb.resume(run_id)``
+    ├── JournalError                  the run journal cannot be written or read (locked, disk full, damaged)
     └── ResumeError                   a run cannot be resumed (unknown id, finished, journal unreadable)
 
 Per-row outcomes are data in the result frame, never exceptions: one bad row or one
@@ -91,6 +92,10 @@ class ConfirmationDeclined(LeadLexError):
 
 class RunInterrupted(LeadLexError):
     """The run was interrupted; requests in flight were recorded and the run can be resumed."""
+
+
+class JournalError(LeadLexError):
+    """The run journal could not be written or read; a run stops rather than send unrecorded requests."""
 
 
 class ResumeError(LeadLexError):
