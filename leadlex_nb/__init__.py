@@ -6,7 +6,9 @@ Importing the package registers the ``leadlex`` accessor on DataFrame and Series
     result = df.leadlex.bulk_delete("contact_id")
 """
 
-__version__ = "0.1.0"
+from leadlex_nb.defaults import package_version as _package_version
+
+__version__ = _package_version()
 
 from leadlex_nb import accessor as _accessor  # noqa: E402,F401  (registers .leadlex)
 from leadlex_nb.api import abulk_delete, aresume, bulk_delete, journaled_runs, resume  # noqa: E402
@@ -15,6 +17,7 @@ from leadlex_nb.errors import (  # noqa: E402
     ColumnNotFoundError,
     ConfigurationError,
     ConfirmationDeclined,
+    JournalError,
     LeadLexError,
     NothingToDeleteError,
     PermissionDeniedError,
@@ -22,16 +25,17 @@ from leadlex_nb.errors import (  # noqa: E402
     ResumeError,
     RunInterrupted,
 )
-from leadlex_nb.pacing import RateLimit  # noqa: E402
+from leadlex_nb.limits import RateLimit  # noqa: E402
 from leadlex_nb.results import STATUSES  # noqa: E402
 from leadlex_nb.retry import RetryPolicy  # noqa: E402
-from leadlex_nb.runner import PlanSummary  # noqa: E402
+from leadlex_nb.hooks import PlanSummary, StopSignal  # noqa: E402
 
 __all__ = [
     "AuthenticationError",
     "ColumnNotFoundError",
     "ConfigurationError",
     "ConfirmationDeclined",
+    "JournalError",
     "LeadLexError",
     "NothingToDeleteError",
     "PermissionDeniedError",
@@ -42,6 +46,7 @@ __all__ = [
     "RetryPolicy",
     "RunInterrupted",
     "STATUSES",
+    "StopSignal",
     "abulk_delete",
     "aresume",
     "bulk_delete",

@@ -17,11 +17,20 @@ from typing import Any
 import pandas as pd
 
 from leadlex_nb.config import Settings, resolve_settings
-from leadlex_nb.errors import ConfigurationError, ResumeError
+from leadlex_nb.defaults import (
+    DEFAULT_ATTRIBUTION_BUDGET,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_WINDOW_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+)
+from leadlex_nb.errors import ConfigurationError
+from leadlex_nb.hooks import Confirm, Hooks, StopSignal
 from leadlex_nb.ids import normalise_ids
 from leadlex_nb.journal import Journal
+from leadlex_nb.resume import load_resume_point
 from leadlex_nb.retry import RetryPolicy
-from leadlex_nb.runner import DELETE, DRY_RUN, IDEMPOTENCY_WINDOW_SECONDS, Confirm, Hooks, Run
+from leadlex_nb.runner import Run
 from leadlex_nb.syncrun import run_sync
 
 log = logging.getLogger("leadlex_nb")
@@ -46,7 +55,7 @@ def _confirm_hook(confirm: Any, dry_run: bool) -> Confirm | None:
     raise ConfigurationError(f"confirm must be omitted, False, or a callable taking the plan; got {confirm!r}")
 
 
-def _hooks(confirm: Confirm | None, progress: bool, verbose: bool) -> Hooks:
+def _hooks(confirm: Confirm | None, progress: bool, verbose: bool, stop: StopSignal | None = None) -> Hooks:
     from leadlex_nb.progress import tqdm_progress
 
     def announce(message: str) -> None:
@@ -54,7 +63,7 @@ def _hooks(confirm: Confirm | None, progress: bool, verbose: bool) -> Hooks:
         if verbose:
             print(message, file=sys.stderr, flush=True)
 
-    hooks = Hooks(confirm=confirm, announce=announce)
+    hooks = Hooks(confirm=confirm, announce=announce, stop=stop)
     if progress:
         hooks.progress = tqdm_progress
     return hooks
@@ -68,31 +77,31 @@ async def abulk_delete(
     dry_run: bool = False,
     confirm: Any = ASK,
     plan: Any = None,
-    rate_window: float = 60.0,
+    rate_window: float = DEFAULT_RATE_WINDOW_SECONDS,
     retry: RetryPolicy | None = None,
-    batch_size: int = 500,
-    concurrency: int = 4,
-    timeout: float = 30.0,
-    attribution_budget: int = 100,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET,
     ignore_quota: bool = False,
     journal: str | os.PathLike[str] | bool | None = None,
     progress: bool = True,
     verbose: bool = True,
+    stop: StopSignal | None = None,
 ) -> pd.DataFrame:
     """Delete the contacts whose IDs are in ``values``; one result row per input row.
 
-    See :meth:`LeadLexAccessor.bulk_delete` for the parameters.
+    See :meth:`LeadLexAccessor.bulk_delete` for the parameters. ``stop``, set from any thread,
+    stops the run: no new request, those in flight finish and are recorded.
     """
     settings = resolve_settings(
         api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size, concurrency=concurrency,
         timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota, journal=journal,
     )
-    hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose)
+    hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose, stop)
     ids = normalise_ids(values)
-    run = Run(settings, ids, dry_run=dry_run, hooks=hooks)
     with _open_journal(settings) as opened:
-        run.attach_journal(opened)
-        return await run.execute()
+        return await Run(settings, ids, dry_run=dry_run, hooks=hooks, journal=opened).execute()
 
 
 def bulk_delete(values: pd.Series, **options: Any) -> pd.DataFrame:
@@ -119,43 +128,23 @@ async def aresume(
 
     Batches sent less than 23 hours ago are resent with their original idempotency key and
     body, so the server replays instead of executing twice; older ones are first checked
-    with a dry run. A run that stopped before deleting repeats its dry run (same keys) and
-    asks again. A finished run returns its result without sending anything.
+    with a dry run. A run that never reached deletion (declined, stopped, interrupted) does
+    its dry run again, so the plan it asks to confirm is current. A finished run returns its
+    result without sending anything.
     """
     probe = resolve_settings(api_key=api_key, base_url=base_url, journal=journal)
     if probe.journal_path is None:
         raise ConfigurationError("resume needs a journal")
     with Journal(probe.journal_path) as opened:
-        record = opened.load_run(run_id)
-        if record is None:
-            raise ResumeError(f"no run {run_id!r} in the journal {probe.journal_path}")
+        point = load_resume_point(opened, run_id, probe.api_key.fingerprint, now=time.time())
         # The run's own server and batch size: its batches and keys depend on them.
         options.pop("batch_size", None)
         settings = resolve_settings(
-            api_key=probe.api_key, base_url=base_url or record.base_url,
-            batch_size=record.meta.get("batch_size", 500), journal=probe.journal_path, **options,
+            api_key=probe.api_key, base_url=base_url or point.record.base_url,
+            batch_size=point.record.meta.get("batch_size", DEFAULT_BATCH_SIZE), journal=probe.journal_path, **options,
         )
-        if settings.api_key.fingerprint != record.key_fingerprint:
-            raise ResumeError(f"run {run_id} was made with a different API key; resume it with the same key")
-        delete_batches = opened.load_batches(run_id, DELETE)
-        hooks = _hooks(_confirm_hook(confirm, record.dry_run), progress, verbose)
-        run = Run(settings, record.ids, dry_run=record.dry_run, hooks=hooks, run_id=run_id)
-        run.attach_journal(opened)
-        if not delete_batches:
-            # Never reached deletion: repeat the flow; the same dry-run keys replay stored answers.
-            run.resumed = True
-            return await run.execute()
-        run.dry_outcomes = opened.load_outcomes(run_id, DRY_RUN)
-        run.delete_outcomes = opened.load_outcomes(run_id, DELETE)
-        run.plan = [cid for jb in delete_batches for cid in jb.batch.ids]
-        now = time.time()
-        pending = [jb for jb in delete_batches if jb.state != "answered"]
-        fresh = [jb.batch for jb in pending if jb.first_sent_at is None or now - jb.first_sent_at < IDEMPOTENCY_WINDOW_SECONDS]
-        expired = [jb.batch for jb in pending if jb.batch not in fresh]
-        for batch in fresh + expired:
-            for cid in batch.ids:
-                run.delete_outcomes.pop(cid, None)
-        return await run.resume_delete(fresh, expired)
+        hooks = _hooks(_confirm_hook(confirm, point.record.dry_run), progress, verbose)
+        return await Run.from_journal(settings, hooks, opened, point).resume()
 
 
 def resume(run_id: str, **options: Any) -> pd.DataFrame:

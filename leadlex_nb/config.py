@@ -1,6 +1,6 @@
 """Frozen settings for a run: the API key (masked), base URL, limits, retries, batching.
 
-Defaults are named constants here; nothing is read from the environment except in
+Defaults live in :mod:`leadlex_nb.defaults`; nothing is read from the environment except in
 :func:`resolve_settings`, once, at the start of a run.
 """
 
@@ -13,22 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from leadlex_nb.defaults import (
+    DEFAULT_ATTRIBUTION_BUDGET,
+    DEFAULT_BASE_URL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RATE_WINDOW_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_JOURNAL,
+)
 from leadlex_nb.errors import ConfigurationError
-from leadlex_nb.pacing import RateLimit, resolve_rate_limit
+from leadlex_nb.limits import RateLimit, resolve_rate_limit
 from leadlex_nb.retry import RetryPolicy
-
-DEFAULT_BASE_URL = "https://data.leadlex.com/functions/v1/api-gateway"
-ENV_API_KEY = "LEADLEX_API_KEY"
-ENV_BASE_URL = "LEADLEX_BASE_URL"
-ENV_JOURNAL = "LEADLEX_JOURNAL"
-
-DEFAULT_BATCH_SIZE = 500
-DEFAULT_CONCURRENCY = 4
-DEFAULT_TIMEOUT_SECONDS = 30.0
-# Requests the run may spend on pinning down which IDs of a batch are missing.
-DEFAULT_ATTRIBUTION_BUDGET = 100
-# The API's unadvertised per-minute window, used when the limit must be learned from 429s.
-DEFAULT_RATE_WINDOW_SECONDS = 60.0
 
 
 class ApiKey:

@@ -1,16 +1,12 @@
-"""The shared rate governor: one per API key per run, shared by every concurrent batch.
+"""The shared rate governor: one per run, shared by every concurrent batch.
 
-LeadLex has two limits (api facts §2.3):
-
-* a **daily quota**, advertised on every answer in ``X-RateLimit-Limit/Remaining/Reset``;
-* a **per-minute limit** that is not advertised at all: we take it from the plan the caller
-  names, or learn it from the first 429.
+LeadLex has two limits (api facts §2.3): a **daily quota**, advertised on every answer
+(:mod:`leadlex_nb.quota`), and a **per-minute limit** that is not advertised at all: taken from
+the plan the caller names (:mod:`leadlex_nb.limits`), or learned from the first 429.
 
 The governor paces *before* sending (architecture principle 4); ``retry.py`` decides what to
 do after a failure. Time is injected (principle 5): ``clock`` and ``sleep`` are the monotonic
 pair used for pacing, ``wall_clock`` is only used to interpret the quota's reset time.
-
-Stdlib only: the transport translates aiohttp answers into ``status`` + a header mapping.
 """
 
 from __future__ import annotations
@@ -20,155 +16,16 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from types import MappingProxyType
 from typing import Final
 
-from .retry import MAX_RETRY_AFTER
+from leadlex_nb.limits import RateLimit
+from leadlex_nb.quota import QuotaExhausted, QuotaInfo, parse_quota_headers
+from leadlex_nb.retry import MAX_RETRY_AFTER
 
-__all__ = [
-    "PLAN_DAILY_QUOTAS",
-    "PLAN_LIMITS",
-    "QuotaExhausted",
-    "QuotaInfo",
-    "RateGovernor",
-    "RateLimit",
-    "parse_quota_headers",
-    "requests_needed_fit",
-    "resolve_rate_limit",
-]
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``requests`` per ``per_seconds`` (the server's limit, before our safety margin)."""
-
-    requests: int
-    per_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.requests, bool) or self.requests < 1:
-            raise ValueError(f"a rate limit needs at least 1 request, got {self.requests!r}")
-        if not (math.isfinite(self.per_seconds) and self.per_seconds > 0):
-            raise ValueError(f"per_seconds must be a finite number > 0, got {self.per_seconds!r}")
-
-
-#: Per-minute limits per plan (LeadLex docs [AUTH]); read-only so no run can change another's.
-PLAN_LIMITS: Final[Mapping[str, RateLimit]] = MappingProxyType(
-    {"starter": RateLimit(10), "pro": RateLimit(50), "org": RateLimit(200)}
-)
-#: Daily quotas per plan; the live figure comes from X-RateLimit-* headers, these are for messages.
-PLAN_DAILY_QUOTAS: Final[Mapping[str, int]] = MappingProxyType(
-    {"starter": 100, "pro": 1000, "org": 10000}
-)
-
-
-def resolve_rate_limit(plan: str | int | RateLimit | None) -> RateLimit | None:
-    """The per-minute limit for ``plan``: a plan name, a requests-per-minute number, a
-    RateLimit (returned as is), or None meaning "unknown, learn it from 429s"."""
-    if plan is None or isinstance(plan, RateLimit):
-        return plan
-    if isinstance(plan, bool):  # bool is an int subclass; True is not "1 per minute"
-        raise TypeError("plan must be a plan name, a requests-per-minute number, or None")
-    if isinstance(plan, int):
-        if plan < 1:
-            raise ValueError(f"requests per minute must be at least 1, got {plan}")
-        return RateLimit(plan)
-    if isinstance(plan, str):
-        key = plan.strip().lower()
-        if key in PLAN_LIMITS:
-            return PLAN_LIMITS[key]
-        if key.isascii() and key.isdigit():
-            return resolve_rate_limit(int(key))
-        valid = ", ".join(repr(name) for name in sorted(PLAN_LIMITS))
-        raise ValueError(
-            f"unknown plan {plan!r}: expected one of {valid}, a number of requests per minute, "
-            "or None to learn the limit"
-        )
-    raise TypeError(f"plan must be a str, int, RateLimit or None, not {type(plan).__name__}")
-
-
-# --------------------------------------------------------------------------- daily quota
-
-
-@dataclass(frozen=True)
-class QuotaInfo:
-    """The daily quota as last advertised. ``reset_at`` is in LOCAL epoch seconds (skew-corrected)."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: float | None = None
-
+__all__ = ["RateGovernor"]
 
 _UNKNOWN_QUOTA: Final[QuotaInfo] = QuotaInfo()
-# Reset values below this are "seconds to go" (a day is 86,400 s); above, epoch seconds (1e9 is
-# 2001). Above 1e11 they can only be epoch milliseconds (1e11 s is the year 5138).
-_EPOCH_SECONDS_FROM: Final[float] = 1e9
-_EPOCH_MILLIS_FROM: Final[float] = 1e11
 
-
-def parse_quota_headers(headers: Mapping[str, str], local_now: float) -> QuotaInfo:
-    """Read ``X-RateLimit-Limit/Remaining/Reset`` from any mapping, case-insensitively.
-
-    ``Reset`` may be epoch seconds (or milliseconds), seconds-to-go, or ISO 8601. An absolute
-    reset is moved onto the local clock with the server's ``Date`` header:
-    ``reset_local = reset_server - date_server + local_now``. Garbled or missing values give
-    None fields; this never raises, because answers that make no sense must be logged, not crash.
-    """
-    lowered = _lower_keys(headers)
-    reset_at: float | None = None
-    raw_reset = lowered.get("x-ratelimit-reset")
-    if raw_reset is not None:
-        reset_at = _parse_reset(raw_reset, _parse_http_date(lowered.get("date")), local_now)
-    return QuotaInfo(
-        limit=_parse_count(lowered.get("x-ratelimit-limit")),
-        remaining=_parse_count(lowered.get("x-ratelimit-remaining")),
-        reset_at=reset_at,
-    )
-
-
-def requests_needed_fit(
-    needed: int, quota: QuotaInfo, *, wall_now: float | None = None
-) -> bool | None:
-    """Pre-flight check: can the daily quota cover ``needed`` more requests?
-
-    None when it cannot be told (nothing advertised yet): the caller decides how to present
-    that. If ``wall_now`` is past ``reset_at`` the advertised ``remaining`` is stale and the
-    fresh day's ``limit`` is used instead.
-    """
-    if wall_now is not None and quota.reset_at is not None and wall_now >= quota.reset_at:
-        return None if quota.limit is None else needed <= quota.limit
-    if quota.remaining is None:
-        return None
-    return needed <= quota.remaining
-
-
-class QuotaExhausted(Exception):
-    """The daily quota (minus requests already in flight) is used up.
-
-    Raised at once instead of sleeping until the reset; the engine wraps it into its stop.
-    """
-
-    def __init__(self, remaining: int | None, reset_at: float | None) -> None:
-        super().__init__(remaining, reset_at)  # keeps the exception picklable
-        self.remaining = remaining
-        self.reset_at = reset_at
-
-    def __str__(self) -> str:
-        when = (
-            "at an unknown time"
-            if self.reset_at is None
-            else "at " + datetime.fromtimestamp(self.reset_at, timezone.utc).isoformat()
-        )
-        return (
-            f"the daily LeadLex request quota is exhausted ({self.remaining} left, "
-            f"counting requests still in flight); it resets {when}"
-        )
-
-
-# --------------------------------------------------------------------------- the governor
 
 # How much later a Reset must be to count as a new quota period (seconds-to-go values jitter
 # by the request latency and integer rounding).
@@ -432,82 +289,3 @@ class RateGovernor:
             f"RateGovernor(rate={self.rate!r}, window_cap={self._cap}, quota={self._quota!r}, "
             f"in_flight={self._in_flight}, rate_limited={self._rate_limited_count})"
         )
-
-
-# --------------------------------------------------------------------------- header parsing
-
-
-def _lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
-    lowered: dict[str, str] = {}
-    try:
-        for key, value in headers.items():
-            if isinstance(key, str) and isinstance(value, str):
-                lowered.setdefault(key.lower(), value)  # first value wins on repeated headers
-    except Exception:  # a broken mapping must not break a run; its fields stay unknown
-        return {}
-    return lowered
-
-
-def _parse_count(value: str | None) -> int | None:
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        number = int(text) if text.isascii() and text.isdigit() else float(text)
-    except ValueError:
-        return None
-    if isinstance(number, float):
-        if not (math.isfinite(number) and number.is_integer()):
-            return None
-        number = int(number)
-    return number if number >= 0 else None
-
-
-def _parse_http_date(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        when = parsedate_to_datetime(value.strip())
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        epoch = when.timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError, OSError):
-        return None
-    return epoch if math.isfinite(epoch) else None
-
-
-def _parse_reset(value: str, server_now: float | None, local_now: float) -> float | None:
-    text = value.strip()
-    if not text:
-        return None
-    server_epoch: float | None
-    try:
-        number = float(text)
-    except ValueError:
-        server_epoch = _parse_iso8601(text)
-        if server_epoch is None:
-            server_epoch = _parse_http_date(text)
-    else:
-        if not math.isfinite(number) or number < 0:
-            return None
-        if number < _EPOCH_SECONDS_FROM:
-            return local_now + number  # seconds to go: relative, so no skew to correct
-        server_epoch = number / 1000.0 if number >= _EPOCH_MILLIS_FROM else number
-    if server_epoch is None:
-        return None
-    if server_now is None:
-        return server_epoch  # no Date header: assume the clocks agree
-    return server_epoch - server_now + local_now
-
-
-def _parse_iso8601(text: str) -> float | None:
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"  # fromisoformat accepts "Z" only from Python 3.11
-    try:
-        when = datetime.fromisoformat(text)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)  # the quota resets at midnight UTC
-        epoch = when.timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
-    return epoch if math.isfinite(epoch) else None

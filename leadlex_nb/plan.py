@@ -12,12 +12,17 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
-    "DELETE_PHASE",
+    "ATTRIBUTION",
+    "DELETE",
+    "DRY_RUN",
     "MAX_BATCH_SIZE",
+    "RECHECK",
     "Batch",
+    "Group",
+    "Phase",
     "build_batches",
     "idempotency_key",
     "make_batches",
@@ -28,8 +33,16 @@ __all__ = [
 MAX_BATCH_SIZE: Final[int] = 500
 """The API's limit on ``contact_ids`` per bulk-delete call."""
 
-DELETE_PHASE: Final[str] = "delete"
-"""The only phase whose batches :func:`build_batches` makes deleting (``dry_run: false``) by default."""
+Phase = Literal["dry_run", "attribution", "recheck", "delete"]
+DRY_RUN: Final = "dry_run"
+ATTRIBUTION: Final = "attribution"  # dry runs of sub-batches, pinning down missing IDs
+RECHECK: Final = "recheck"  # a resumed run's dry run of a batch whose key may have expired
+DELETE: Final = "delete"
+"""The only phase whose batches delete: every other phase's body says ``dry_run: true``."""
+
+# Deletions of IDs the dry run could not prove to exist travel apart from proven ones, so an
+# ambiguous answer cannot blur the proven rows.
+Group = Literal["proven", "unresolved"]
 
 MAX_KEY_LENGTH: Final[int] = 255
 _KEY_PART: Final = re.compile(r"[A-Za-z0-9._:-]+")
@@ -91,11 +104,11 @@ class Batch:
     """
 
     index: int
-    phase: str
+    phase: Phase
     ids: tuple[str, ...] = field(repr=False)
     idempotency_key: str
     body: bytes = field(repr=False)
-    group: str = "proven"
+    group: Group = "proven"
 
     @property
     def size(self) -> int:
@@ -104,28 +117,30 @@ class Batch:
 
 def build_batches(
     run_id: str,
-    phase: str,
+    phase: Phase,
     ids: Sequence[str],
     *,
     size: int = MAX_BATCH_SIZE,
     start_index: int = 0,
-    group: str = "proven",
-    dry_run: bool | None = None,
+    group: Group = "proven",
+    key_round: str | None = None,
 ) -> list[Batch]:
     """Batches numbered from ``start_index``, each with its key and body made once.
 
-    ``dry_run`` defaults to ``phase != "delete"``: a phase name never deletes by accident.
+    Only the ``delete`` phase deletes. ``key_round`` gives the same batches new keys: a repeated
+    dry run must not be answered with the replay of an earlier one, nor a resend after the key
+    expired with a stale replay. Without it, the same inputs always give the same keys.
     """
     if isinstance(start_index, bool) or not isinstance(start_index, int) or start_index < 0:
         raise ValueError(f"start_index must be a non-negative int, got {start_index!r}")
-    dry = phase != DELETE_PHASE if dry_run is None else dry_run
+    key_phase = phase if key_round is None else f"{phase}.{key_round}"
     return [
         Batch(
             index=start_index + offset,
             phase=phase,
             ids=chunk,
-            idempotency_key=idempotency_key(run_id, phase, start_index + offset, chunk),
-            body=request_body(chunk, dry),
+            idempotency_key=idempotency_key(run_id, key_phase, start_index + offset, chunk),
+            body=request_body(chunk, phase != DELETE),
             group=group,
         )
         for offset, chunk in enumerate(make_batches(ids, size))

@@ -11,26 +11,32 @@ import math
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Final
+from typing import Callable, Final, Literal
+
+from leadlex_nb.defaults import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, DEFAULT_RETRY_BUDGET
 
 __all__ = [
     "MAX_RETRY_AFTER",
     "RETRYABLE_FAILURES",
+    "Decision",
     "RetryBudget",
     "RetryPolicy",
     "backoff_delay",
+    "decide",
     "is_retryable",
     "next_delay",
     "parse_retry_after",
 ]
 
 #: A Retry-After beyond this is capped: an hour is the longest wait we accept without the user
-#: deciding; the daily quota is handled by stopping, not by sleeping (see pacing.QuotaExhausted).
+#: deciding; the daily quota is handled by stopping, not by sleeping (see quota.QuotaExhausted).
 MAX_RETRY_AFTER: Final[float] = 3600.0
 
 #: Transport failures without an HTTP status that are worth another try. The transport
 #: translates aiohttp's exceptions into these names, so this module never sees aiohttp.
-RETRYABLE_FAILURES: Final[frozenset[str]] = frozenset({"timeout", "connection"})
+#: ``connect`` never reached the server; the other two may have been executed.
+RETRYABLE_FAILURES: Final[frozenset[str]] = frozenset({"connect", "timeout", "connection"})
+_MAY_HAVE_EXECUTED: Final[frozenset[str]] = frozenset({"timeout", "connection"})
 
 # 2**62 * base already exceeds any sane max_delay; clamping the exponent avoids float overflow.
 _MAX_EXPONENT: Final[int] = 62
@@ -40,10 +46,10 @@ _MAX_EXPONENT: Final[int] = 62
 class RetryPolicy:
     """How hard one run tries. Frozen: shared by all batches without copying."""
 
-    max_attempts: int = 8  # per batch, including the first
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    budget: int = 200  # total retries across a whole run, so a sick server cannot cost 8x the quota
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS  # per batch, including the first
+    base_delay: float = DEFAULT_BASE_DELAY
+    max_delay: float = DEFAULT_MAX_DELAY
+    budget: int = DEFAULT_RETRY_BUDGET  # retries across a whole run: a sick server cannot cost 8x the quota
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -60,7 +66,7 @@ def is_retryable(status: int | None, failure: str | None = None) -> bool:
     """Whether another attempt may succeed where this one failed.
 
     ``status`` is the HTTP status, or None when no answer came; then ``failure`` names why
-    (``"timeout"``, ``"connection"``, anything else is not retried).
+    (``"connect"``, ``"timeout"``, ``"connection"``; anything else is not retried).
     429 (rate limit), 409 (conflict, e.g. the same Idempotency-Key still in progress) and 5xx
     are transient. Every other 4xx is the request's own fault (400, 401, 403, 404, 413, 422...)
     and would fail identically; 2xx/3xx are not failures.
@@ -167,3 +173,68 @@ class RetryBudget:
 
     def __repr__(self) -> str:
         return f"RetryBudget(remaining={self._remaining}, total={self._total})"
+
+
+Action = Literal["accept", "retry", "give_up", "stop_run"]
+StopCause = Literal["auth", "permission", "quota"]
+GiveUpCause = Literal["refused", "attempts", "budget"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after one attempt of one request.
+
+    ``may_have_executed`` is about this attempt: whether the server may have carried it out
+    although no success came back (a timeout, a reset, a 5xx, a 409 for a key still running).
+    """
+
+    action: Action
+    delay: float = 0.0
+    may_have_executed: bool = False
+    rate_limited: bool = False
+    stop: StopCause | None = None
+    gave_up: GiveUpCause | None = None
+
+
+def decide(
+    *,
+    status: int | None,
+    failure: str | None,
+    attempt: int,
+    policy: RetryPolicy,
+    retry_after: float | None = None,
+    quota_left: int | None = None,
+    optional: bool = False,
+    budget_left: bool = True,
+    rand: Callable[[], float],
+) -> Decision:
+    """The decision after attempt number ``attempt`` (from 1) got ``status`` or ``failure``.
+
+    401 and 403 stop the run (another attempt would be refused the same way), as does a 429
+    once the daily quota is used up. ``optional`` requests (workspace reads for attribution)
+    give up on 403 and 429 instead: a missing read permission must not stop a deletion.
+    A 429 without Retry-After retries at once: pacing, not a backoff, holds it back.
+    """
+    if status is not None and 200 <= status < 300:
+        return Decision("accept")
+    executed = (status is None and failure in _MAY_HAVE_EXECUTED) or status == 409 or (status or 0) >= 500
+    limited = status == 429
+    if status == 401:
+        return Decision("stop_run", stop="auth")
+    if status == 403:
+        return Decision("give_up", gave_up="refused") if optional else Decision("stop_run", stop="permission")
+    if limited and optional:
+        return Decision("give_up", rate_limited=True, gave_up="refused")
+    if limited and quota_left == 0:
+        return Decision("stop_run", rate_limited=True, stop="quota")
+    if not is_retryable(status, failure):
+        return Decision("give_up", may_have_executed=executed, gave_up="refused")
+    if attempt >= policy.max_attempts:
+        return Decision("give_up", may_have_executed=executed, rate_limited=limited, gave_up="attempts")
+    if not budget_left:
+        return Decision("give_up", may_have_executed=executed, rate_limited=limited, gave_up="budget")
+    if limited and retry_after is None:
+        delay = 0.0
+    else:
+        delay = next_delay(attempt - 1, policy, rand, retry_after)
+    return Decision("retry", delay=delay, may_have_executed=executed, rate_limited=limited)

@@ -6,7 +6,7 @@ import asyncio
 import sys
 import threading
 
-from leadlex_nb.runner import PlanSummary
+from leadlex_nb.hooks import PlanSummary
 
 
 async def ask_in_terminal(summary: PlanSummary) -> bool:

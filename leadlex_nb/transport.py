@@ -1,8 +1,11 @@
 """HTTP transport: the only module that imports aiohttp.
 
 Every aiohttp exception is translated here into :class:`TransportFailure`, whose message
-never carries request headers (aiohttp's own ``ClientResponseError`` repr does), and the
-API key is scrubbed from any text that leaves this module.
+never carries request headers (aiohttp's own ``ClientResponseError`` repr does). The API key
+is scrubbed from everything that leaves this module, answers included: a proxy that echoes
+the ``Authorization`` header cannot put the key into a result, a log line or the journal.
+
+:class:`Transport` is what the runner needs; tests give it a fake one.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, Protocol
 
 import aiohttp
 
-from leadlex_nb import __version__
 from leadlex_nb.config import ApiKey
+from leadlex_nb.defaults import package_version
+from leadlex_nb.redact import Redactor
 
 FailureKind = Literal["connect", "timeout", "connection"]
 
@@ -71,12 +75,27 @@ class Answer:
         return self.body[:limit].decode("utf-8", "replace")
 
 
+class Transport(Protocol):
+    """Sends one request and returns its answer, or raises :class:`TransportFailure`."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        params: Mapping[str, str | int] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Answer: ...
+
+
 class HttpTransport:
     """Sends requests to ``{base_url}{path}`` with the key; never follows redirects."""
 
     def __init__(self, base_url: str, api_key: ApiKey, *, timeout: float, max_connections: int) -> None:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
+        self._redactor = Redactor(api_key.reveal())
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -89,7 +108,7 @@ class HttpTransport:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=self._timeout,
-            headers={"User-Agent": f"leadlex-nb/{__version__}"},
+            headers={"User-Agent": f"leadlex-nb/{package_version()}"},
         )
         return self
 
@@ -129,10 +148,11 @@ class HttpTransport:
                 allow_redirects=False,
             ) as response:
                 payload = await response.read()
+                scrub = self._redactor.scrub_text
                 return Answer(
                     status=response.status,
-                    headers={name.lower(): value for name, value in response.headers.items()},
-                    body=payload,
+                    headers={name.lower(): scrub(value) for name, value in response.headers.items()},
+                    body=self._redactor.scrub_bytes(payload),
                     elapsed=time.monotonic() - started,
                 )
         except aiohttp.ClientConnectorError as exc:
@@ -148,4 +168,4 @@ class HttpTransport:
     def _describe(self, exc: BaseException) -> str:
         # Never include headers; scrub the key in case a server or proxy echoed it.
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return text.replace(self._api_key.reveal(), "***")
+        return self._redactor.scrub_text(text)

@@ -62,12 +62,88 @@ async def test_kernel_interrupt_of_a_sync_call_records_the_run_and_resume_finish
     partial = caught.value.result
     assert len(partial) == 400 and partial["status"].notna().all()
     assert "not_sent" in set(partial["status"].astype(str))
+    # The frame the user holds is honest already: nothing the server executed reads not_sent.
+    early = audit(partial, existed_before=before, exists_after=sandbox.existing_ids(),
+                  execution_log=sandbox.execution_log(), run_id=caught.value.run_id)
+    assert early["false_failure"] == 0 and "unknown" in set(partial["status"].astype(str))
     sandbox.set_faults(None)
     result = await leadlex_nb.aresume(caught.value.run_id, **opts)
     assert set(result["status"].astype(str)) == {"deleted"}
     report = audit(result, existed_before=before, exists_after=sandbox.existing_ids(),
                    execution_log=sandbox.execution_log(), run_id=caught.value.run_id)
     assert {k: report[k] for k in ANOMALIES} == dict.fromkeys(ANOMALIES, 0)
+
+
+async def test_cancelling_during_the_deletion_reports_executed_batches_unknown_not_not_sent(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Regression: 5,000 IDs, 0.5 s latency, cancelled 0.3 s after the first delete executed:
+    # every row read not_sent while 2,000 contacts were gone on the server.
+    existing = sandbox.seed(5000)
+    before = sandbox.existing_ids()
+    opts = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=tmp_path / "j.sqlite3",
+                progress=False, verbose=False)
+    sandbox.set_faults(Faults(latency=0.5))
+    task = asyncio.ensure_future(pd.Series(existing).leadlex.abulk_delete(confirm=False, **opts))
+    while not any(e["outcome"] == "executed" and e["dry_run"] is False for e in sandbox.execution_log()):
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(RunInterrupted) as caught:
+        await task
+    partial = caught.value.result
+    sandbox.set_faults(None)
+    gone_on_server = before - sandbox.existing_ids()
+    assert gone_on_server, "the test interrupted after deletions executed"
+    status = dict(zip(partial["contact_id"], partial["status"].astype(str)))
+    assert {status[cid] for cid in gone_on_server} <= {"deleted", "unknown"}
+    report = audit(partial, existed_before=before, exists_after=sandbox.existing_ids(),
+                   execution_log=sandbox.execution_log(), run_id=caught.value.run_id)
+    assert report["false_failure"] == 0 and report["lost"] == 0
+
+
+async def test_a_journal_locked_mid_deletion_stops_the_run_with_its_partial_result(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Regression: a journal locked for more than its busy timeout ended the run with a raw
+    # sqlite3.OperationalError, no result, and deleted contacts without statuses.
+    existing = sandbox.seed(400)
+    before = sandbox.existing_ids()
+    journal = tmp_path / "j.sqlite3"
+    opts = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=journal, progress=False,
+                verbose=False, concurrency=2, batch_size=40)
+    sandbox.set_faults(Faults(latency=0.2))
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        while not any(e["outcome"] == "executed" and e["dry_run"] is False for e in sandbox.execution_log()):
+            time.sleep(0.01)
+        db = sqlite3.connect(journal, isolation_level=None)
+        db.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(30)
+        db.execute("ROLLBACK")
+        db.close()
+
+    holder = threading.Thread(target=hold_the_lock, daemon=True)
+    holder.start()
+    try:
+        with pytest.raises(leadlex_nb.JournalError, match="journal") as caught:
+            await pd.Series(existing).leadlex.abulk_delete(confirm=False, **opts)
+    finally:
+        release.set()
+        holder.join()
+    assert locked.is_set()
+    partial = caught.value.result
+    assert partial is not None and caught.value.run_id and partial["status"].notna().all()
+    sandbox.set_faults(None)
+    report = audit(partial, existed_before=before, exists_after=sandbox.existing_ids(),
+                   execution_log=sandbox.execution_log(), run_id=caught.value.run_id)
+    assert report["false_failure"] == 0 and report["lost"] == 0
+    assert "deleted" in set(partial["status"].astype(str)) or "unknown" in set(partial["status"].astype(str))
+    # Once the lock is gone, resume settles the rest.
+    result = await leadlex_nb.aresume(caught.value.run_id, **opts)
+    assert set(result["status"].astype(str)) == {"deleted"}
 
 
 async def test_after_24_hours_resume_checks_with_a_dry_run_before_it_resends(sandbox: Sandbox, tmp_path: Path) -> None:

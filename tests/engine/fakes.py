@@ -1,8 +1,13 @@
-"""Test doubles for the engine's injected time (architecture principle 5)."""
+"""Test doubles: injected time (architecture principle 5), and a transport without sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from leadlex_nb.transport import Answer
 
 
 class FakeClock:
@@ -33,3 +38,67 @@ class FakeClock:
         wake_at = self.now + max(0.0, seconds)
         await asyncio.sleep(0)
         self.now = max(self.now, wake_at)
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: bytes | None
+    params: Mapping[str, str | int] | None
+    idempotency_key: str | None
+
+    @property
+    def payload(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def deletes(self) -> bool:
+        return self.path.endswith("/bulk-delete") and self.payload["dry_run"] is False
+
+
+def answer(status: int, payload: Any = None, *, body: bytes | None = None, **headers: str) -> Answer:
+    """An :class:`Answer` as the transport would return it (header names lower-case)."""
+    raw = body if body is not None else json.dumps(payload).encode()
+    names = {"x-request-id": "req_fake", "x-ratelimit-limit": "10000", "x-ratelimit-remaining": "9000",
+             "x-ratelimit-reset": "4102444800"}
+    names.update({k.replace("_", "-").lower(): v for k, v in headers.items()})
+    return Answer(status, names, raw)
+
+
+class FakeApi:
+    """A transport that plays LeadLex's bulk-delete over an in-memory workspace, no sockets.
+
+    ``script(call)`` may return an Answer (or raise TransportFailure) to override the default,
+    honest behaviour; returning None lets the workspace answer. ``hold_deletes`` makes deleting
+    requests wait until it is set, after the server has executed them (like a slow answer).
+    """
+
+    def __init__(self, existing: Iterable[str], script: Callable[[Call], Answer | None] | None = None) -> None:
+        self.existing = set(existing)
+        self.deleted: set[str] = set()
+        self.calls: list[Call] = []
+        self.script = script
+        self.hold_deletes: asyncio.Event | None = None
+        self.executed = asyncio.Event()  # set once any deleting request was executed
+
+    async def request(self, method: str, path: str, *, body: bytes | None = None,
+                      params: Mapping[str, str | int] | None = None, idempotency_key: str | None = None) -> Answer:
+        call = Call(method, path, body, params, idempotency_key)
+        self.calls.append(call)
+        await asyncio.sleep(0)
+        scripted = self.script(call) if self.script else None
+        if scripted is not None:
+            return scripted
+        if not path.endswith("/bulk-delete"):
+            return answer(404, {"error": {"code": "not_found", "message": "no such path"}})
+        ids = call.payload["contact_ids"]
+        found = [cid for cid in ids if cid in self.existing]
+        if call.deletes:
+            self.existing.difference_update(found)
+            self.deleted.update(found)
+            self.executed.set()
+            if self.hold_deletes is not None:
+                await self.hold_deletes.wait()
+        return answer(200, {"data": {"deleted_count": len(found), "not_found_count": len(ids) - len(found),
+                                     "errors": []}})

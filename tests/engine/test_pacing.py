@@ -16,16 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadlex_nb.pacing import (
-    PLAN_LIMITS,
-    QuotaExhausted,
-    QuotaInfo,
-    RateGovernor,
-    RateLimit,
-    parse_quota_headers,
-    requests_needed_fit,
-    resolve_rate_limit,
-)
+from leadlex_nb.limits import PLAN_LIMITS, RateLimit, resolve_rate_limit
+from leadlex_nb.pacing import RateGovernor
+from leadlex_nb.quota import QuotaExhausted, QuotaInfo, parse_quota_headers
 
 try:  # works whether or not tests/engine becomes a package
     from .fakes import FakeClock
@@ -197,25 +190,6 @@ def test_quota_parsing_never_raises_on_arbitrary_text(
     assert info.limit is None or info.limit >= 0
     assert info.remaining is None or info.remaining >= 0
     assert info.reset_at is None or math.isfinite(info.reset_at)
-
-
-# ================================================================ pre-flight
-
-
-def test_preflight_says_whether_the_quota_covers_the_run() -> None:
-    quota = QuotaInfo(limit=1000, remaining=40, reset_at=RESET)
-    assert requests_needed_fit(40, quota) is True
-    assert requests_needed_fit(41, quota) is False
-
-
-def test_preflight_cannot_tell_before_any_answer() -> None:
-    assert requests_needed_fit(1, QuotaInfo()) is None
-
-
-def test_preflight_uses_the_fresh_daily_limit_once_the_reset_has_passed() -> None:
-    quota = QuotaInfo(limit=1000, remaining=0, reset_at=RESET)
-    assert requests_needed_fit(900, quota, wall_now=RESET + 1) is True
-    assert requests_needed_fit(1001, quota, wall_now=RESET + 1) is False
 
 
 def test_quota_exhausted_names_the_reset_and_survives_pickling() -> None:

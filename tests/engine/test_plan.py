@@ -193,15 +193,19 @@ def test_built_batches_partition_the_ids_and_number_from_start_index(ids: list[s
         assert b.body == request_body(b.ids, dry_run=True)
 
 
-def test_only_the_delete_phase_builds_deleting_bodies_by_default() -> None:
-    for phase in ("dry_run", "attribution", "Delete", "delete-later"):
-        assert all(json.loads(b.body)["dry_run"] is True for b in build_batches("r", phase, [U, V]))
+def test_only_the_delete_phase_builds_deleting_bodies() -> None:
+    for phase in ("dry_run", "attribution", "recheck", "Delete", "delete-later"):
+        assert all(json.loads(b.body)["dry_run"] is True for b in build_batches("r", phase, [U, V]))  # type: ignore[arg-type]
     assert json.loads(build_batches("r", "delete", [U])[0].body)["dry_run"] is False
 
 
-def test_an_explicit_dry_run_overrides_the_phase_default() -> None:
-    assert json.loads(build_batches("r", "delete", [U], dry_run=True)[0].body)["dry_run"] is True
-    assert json.loads(build_batches("r", "resend", [U], dry_run=False)[0].body)["dry_run"] is False
+def test_a_key_round_gives_the_same_batches_new_keys_and_the_same_bodies() -> None:
+    first = build_batches("r", "dry_run", [U, V], size=1)
+    again = build_batches("r", "dry_run", [U, V], size=1, key_round="2")
+    assert [b.body for b in first] == [b.body for b in again]
+    assert [b.index for b in first] == [b.index for b in again]
+    assert not {b.idempotency_key for b in first} & {b.idempotency_key for b in again}
+    assert build_batches("r", "dry_run", [U], key_round="2") == build_batches("r", "dry_run", [U], key_round="2")
 
 
 def test_the_group_is_carried_on_every_batch() -> None:

@@ -15,6 +15,7 @@ from leadlex_nb.retry import (
     RetryBudget,
     RetryPolicy,
     backoff_delay,
+    decide,
     is_retryable,
     next_delay,
     parse_retry_after,
@@ -40,7 +41,7 @@ def test_client_errors_and_successes_are_never_retried(status: int) -> None:
     assert not is_retryable(status)
 
 
-@pytest.mark.parametrize("failure", ["timeout", "connection"])
+@pytest.mark.parametrize("failure", ["connect", "timeout", "connection"])
 def test_timeouts_and_connection_failures_are_retried(failure: str) -> None:
     assert is_retryable(None, failure)
 
@@ -186,3 +187,79 @@ def test_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
 
 def test_policy_defaults_match_the_contract() -> None:
     assert RetryPolicy() == RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=30.0, budget=200)
+
+
+# ---------------------------------------------------------------- decide
+
+POLICY = RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=8.0, budget=10)
+
+
+def half() -> float:
+    return 0.5
+
+
+def test_a_success_is_accepted() -> None:
+    assert decide(status=204, failure=None, attempt=1, policy=POLICY, rand=half).action == "accept"
+
+
+@pytest.mark.parametrize("status,cause", [(401, "auth"), (403, "permission")])
+def test_refused_keys_stop_the_run_without_retrying(status: int, cause: str) -> None:
+    decision = decide(status=status, failure=None, attempt=1, policy=POLICY, rand=half)
+    assert (decision.action, decision.stop, decision.may_have_executed) == ("stop_run", cause, False)
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_optional_reads_give_up_on_403_and_429_instead_of_stopping(status: int) -> None:
+    decision = decide(status=status, failure=None, attempt=1, policy=POLICY, optional=True, rand=half)
+    assert (decision.action, decision.gave_up) == ("give_up", "refused")
+
+
+def test_a_429_with_the_quota_used_up_stops_the_run() -> None:
+    decision = decide(status=429, failure=None, attempt=1, policy=POLICY, quota_left=0, rand=half)
+    assert (decision.action, decision.stop, decision.rate_limited) == ("stop_run", "quota", True)
+
+
+def test_a_429_without_retry_after_is_retried_at_once_because_pacing_holds_it() -> None:
+    decision = decide(status=429, failure=None, attempt=1, policy=POLICY, quota_left=5, rand=half)
+    assert (decision.action, decision.delay, decision.rate_limited) == ("retry", 0.0, True)
+    assert decide(status=429, failure=None, attempt=1, policy=POLICY, retry_after=7.0, rand=half).delay == 7.0
+
+
+@pytest.mark.parametrize("status,failure", [(500, None), (503, None), (409, None), (None, "timeout"),
+                                            (None, "connection")])
+def test_failures_that_may_have_executed_are_retried_with_backoff_and_say_so(status: int | None,
+                                                                          failure: str | None) -> None:
+    decision = decide(status=status, failure=failure, attempt=2, policy=POLICY, rand=half)
+    assert (decision.action, decision.may_have_executed) == ("retry", True)
+    assert decision.delay == 0.5 * 2.0
+
+
+def test_a_refused_connection_is_retried_and_known_not_to_have_executed() -> None:
+    decision = decide(status=None, failure="connect", attempt=1, policy=POLICY, rand=half)
+    assert (decision.action, decision.may_have_executed) == ("retry", False)
+
+
+@pytest.mark.parametrize("status", [400, 404, 413, 422])
+def test_other_client_errors_are_given_up_at_once(status: int) -> None:
+    decision = decide(status=status, failure=None, attempt=1, policy=POLICY, rand=half)
+    assert (decision.action, decision.gave_up, decision.may_have_executed) == ("give_up", "refused", False)
+
+
+def test_attempts_and_the_budget_bound_the_retries() -> None:
+    last = decide(status=503, failure=None, attempt=3, policy=POLICY, rand=half)
+    assert (last.action, last.gave_up, last.may_have_executed) == ("give_up", "attempts", True)
+    broke = decide(status=503, failure=None, attempt=1, policy=POLICY, budget_left=False, rand=half)
+    assert (broke.action, broke.gave_up) == ("give_up", "budget")
+
+
+@given(st.one_of(st.none(), st.integers(100, 599)), st.sampled_from([None, "connect", "timeout", "connection", "ssl"]),
+       st.integers(1, 5), st.booleans(), st.one_of(st.none(), st.integers(0, 3)), st.booleans())
+def test_a_decision_is_always_one_of_four_and_only_2xx_is_accepted(
+    status: int | None, failure: str | None, attempt: int, optional: bool, quota_left: int | None, budget: bool
+) -> None:
+    decision = decide(status=status, failure=failure, attempt=attempt, policy=POLICY, optional=optional,
+                      quota_left=quota_left, budget_left=budget, rand=half)
+    assert decision.action in ("accept", "retry", "give_up", "stop_run")
+    assert (decision.action == "accept") == (status is not None and 200 <= status < 300)
+    assert decision.delay >= 0 and (decision.action == "retry" or decision.delay == 0)
+    assert (decision.action == "stop_run") == (decision.stop is not None)

@@ -1,0 +1,100 @@
+"""Reading the workspace for attribution: its size, its IDs by export or by listing.
+
+:class:`WorkspaceReader` is the I/O side of :func:`leadlex_nb.attribution.attribute` (its
+``Source``); the parsing is pure and takes what the API documents, refusing anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from typing import Any, Awaitable, Callable, Sequence
+
+from leadlex_nb.attribution import EXPORT, EXPORT_LIMIT, LIST_PAGE_SIZE, LISTING
+from leadlex_nb.sender import Failure, Reply, Sender
+from leadlex_nb.verdicts import BulkAnswer
+
+LIST_PATH = "/v1/contacts"
+EXPORT_PATH = "/v1/contacts/export"
+ATTRIBUTION = "attribution"
+
+# Dry-runs a sub-batch of a batch (its index, its IDs) under a fresh key.
+Probe = Callable[[int, Sequence[str]], Awaitable[Reply | Failure]]
+
+
+def parse_total(payload: Any) -> int | None:
+    """``meta.total`` of a contact listing, when it is a count."""
+    try:
+        total = payload["meta"]["total"]
+    except (TypeError, KeyError):
+        return None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+
+
+def parse_export_ids(body: bytes) -> set[str] | None:
+    """The ``id`` column of an export CSV, normalised; None when it is not such a CSV."""
+    try:
+        reader = csv.DictReader(io.StringIO(body.decode("utf-8")))
+        if reader.fieldnames is None or "id" not in reader.fieldnames:
+            return None
+        return {row["id"].strip().lower() for row in reader if row.get("id")}
+    except (UnicodeDecodeError, csv.Error):
+        return None
+
+
+def parse_listing_ids(payload: Any) -> set[str] | None:
+    """The IDs on one page of ``GET /v1/contacts``; None when the page has another shape."""
+    try:
+        return {str(contact["id"]).strip().lower() for contact in payload["data"]["contacts"]}
+    except (TypeError, KeyError):
+        return None
+
+
+class WorkspaceReader:
+    """Attribution's reads, sent through the run's paced, retrying sender."""
+
+    def __init__(self, sender: Sender, probe: Probe) -> None:
+        self._sender = sender
+        self._probe = probe
+
+    async def dry_run(self, batch: int, ids: Sequence[str]) -> tuple[BulkAnswer, int, str | None] | None:
+        reply = await self._probe(batch, ids)
+        if isinstance(reply, Failure):
+            return None
+        return reply.answer, reply.attempts, reply.request_id
+
+    async def _get(self, path: str, params: dict[str, str | int]) -> Any:
+        """The 2xx answer of an optional read, or None (refused reads are fallen back from)."""
+        sent = await self._sender.request(ATTRIBUTION, "GET", path, params=params, optional=True)
+        return None if isinstance(sent, Failure) else sent.answer
+
+    async def workspace_total(self) -> int | None:
+        answer = await self._get(LIST_PATH, {"page": 1, "per_page": 1})
+        return None if answer is None else parse_total(answer.json())
+
+    async def read_ids(self, strategy: str, workspace_total: int) -> tuple[set[str], str | None] | None:
+        if strategy == EXPORT:
+            answer = await self._get(EXPORT_PATH, {"fields": "id", "limit": EXPORT_LIMIT})
+            ids = None if answer is None else parse_export_ids(answer.body)
+            return None if ids is None else (ids, answer.request_id)
+        if strategy == LISTING:
+            return await self._read_listing(workspace_total)
+        return None
+
+    async def _read_listing(self, workspace_total: int) -> tuple[set[str], str | None] | None:
+        pages = max(1, -(-workspace_total // LIST_PAGE_SIZE))
+
+        async def page(number: int) -> tuple[set[str], str | None] | None:
+            answer = await self._get(LIST_PATH, {"page": number, "per_page": LIST_PAGE_SIZE, "sort": "created_at"})
+            ids = None if answer is None else parse_listing_ids(answer.json())
+            return None if ids is None else (ids, answer.request_id)
+
+        results = await asyncio.gather(*(page(n) for n in range(1, pages + 1)))
+        found: set[str] = set()
+        for result in results:
+            if result is None:
+                return None
+            found |= result[0]
+        first = results[0]
+        return found, first[1] if first is not None else None
