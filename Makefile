@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test sandbox bench clean
+.PHONY: demo test lint sandbox bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check leadlex_nb tests benchmarks
+	$(VENV)/bin/mypy --strict leadlex_nb
 
 sandbox: $(STAMP)
 	$(VENV)/bin/leadlex-nb sandbox --port 8787 --seed-contacts 1000

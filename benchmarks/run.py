@@ -72,7 +72,9 @@ def bench_concurrency(journal: Path) -> list[dict[str, Any]]:
     for concurrency in (1, 4, 8):
         with Sandbox(seed_contacts=20_000, profile="fast", seed=7) as sandbox:
             sandbox.set_faults(Faults(latency=0.03, latency_jitter=0.01, seed=1))
-            frame = build_frame(sorted(sandbox.existing_ids()), known=10_000, unknown=500, junk=100, repeats=200, seed=11)
+            frame = build_frame(
+                sorted(sandbox.existing_ids()), known=10_000, unknown=500, junk=100, repeats=200, seed=11
+            )
             result, wall = _run(sandbox, frame, journal, concurrency=concurrency, plan=RateLimit(50, 1.0))
             report = result.attrs["leadlex"]
             rows.append({"concurrency": concurrency, "wall_s": round(wall, 2), "requests": report["requests"],
@@ -113,7 +115,8 @@ def bench_pacing(journal: Path) -> list[dict[str, Any]]:
             frame = pd.DataFrame({"contact_id": sorted(sandbox.existing_ids())[:2_000]})
             result, wall = _run(sandbox, frame, journal, batch_size=50, concurrency=8, **extra)
             rejected = sum(1 for e in sandbox.execution_log() if e["status"] == 429)
-            rows.append({"pacing": label, "wall_s": round(wall, 2), "requests": sum(result.attrs["leadlex"]["requests"].values()),
+            requests = sum(result.attrs["leadlex"]["requests"].values())
+            rows.append({"pacing": label, "wall_s": round(wall, 2), "requests": requests,
                          "429s_in_server_log": rejected})
     return rows
 
@@ -121,7 +124,9 @@ def bench_pacing(journal: Path) -> list[dict[str, Any]]:
 def main() -> int:
     journal = Path(tempfile.mkdtemp(prefix="leadlex-bench-")) / "journal.sqlite3"
     results = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()},
+        "machine": {
+            "python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()
+        },
         "date": time.strftime("%Y-%m-%d"),
         "normalise": bench_normalise(),
         "concurrency": bench_concurrency(journal),

@@ -10,9 +10,9 @@ from leadlex_nb.defaults import package_version as _package_version
 
 __version__ = _package_version()
 
-from leadlex_nb import accessor as _accessor  # noqa: E402,F401  (registers .leadlex)
-from leadlex_nb.api import abulk_delete, aresume, bulk_delete, journaled_runs, resume  # noqa: E402
-from leadlex_nb.errors import (  # noqa: E402
+from leadlex_nb import accessor as _accessor  # noqa: F401  (registers .leadlex)
+from leadlex_nb.api import abulk_delete, aresume, bulk_delete, journaled_runs, resume
+from leadlex_nb.errors import (
     AuthenticationError,
     ColumnNotFoundError,
     ConfigurationError,
@@ -25,12 +25,13 @@ from leadlex_nb.errors import (  # noqa: E402
     ResumeError,
     RunInterrupted,
 )
-from leadlex_nb.limits import RateLimit  # noqa: E402
-from leadlex_nb.results import STATUSES  # noqa: E402
-from leadlex_nb.retry import RetryPolicy  # noqa: E402
-from leadlex_nb.hooks import PlanSummary, StopSignal  # noqa: E402
+from leadlex_nb.hooks import PlanSummary, StopSignal
+from leadlex_nb.limits import RateLimit
+from leadlex_nb.results import STATUSES
+from leadlex_nb.retry import RetryPolicy
 
 __all__ = [
+    "STATUSES",
     "AuthenticationError",
     "ColumnNotFoundError",
     "ConfigurationError",
@@ -45,7 +46,6 @@ __all__ = [
     "ResumeError",
     "RetryPolicy",
     "RunInterrupted",
-    "STATUSES",
     "StopSignal",
     "abulk_delete",
     "aresume",

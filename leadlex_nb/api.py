@@ -12,11 +12,12 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from leadlex_nb.config import Settings, resolve_settings
+from leadlex_nb.config import Settings, default_journal_path, resolve_settings
 from leadlex_nb.defaults import (
     DEFAULT_ATTRIBUTION_BUDGET,
     DEFAULT_BATCH_SIZE,
@@ -95,8 +96,9 @@ async def abulk_delete(
     stops the run: no new request, those in flight finish and are recorded.
     """
     settings = resolve_settings(
-        api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size, concurrency=concurrency,
-        timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota, journal=journal,
+        api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size,
+        concurrency=concurrency, timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota,
+        journal=journal,
     )
     hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose, stop)
     ids = normalise_ids(values)
@@ -154,7 +156,5 @@ def resume(run_id: str, **options: Any) -> pd.DataFrame:
 
 def journaled_runs(journal: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """The runs in the journal, newest first."""
-    from leadlex_nb.config import default_journal_path
-
-    with Journal(journal or default_journal_path()) as opened:
+    with Journal(Path(journal) if journal is not None else default_journal_path()) as opened:
         return opened.runs()

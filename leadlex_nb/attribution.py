@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
-from leadlex_nb.results import Outcome
+from leadlex_nb.results import Outcome, Status
 from leadlex_nb.verdicts import BulkAnswer, judge_dry_run
 
 LIST_PAGE_SIZE = 100
@@ -105,7 +106,7 @@ def resolve_from_workspace(
             continue  # the workspace changed between the dry run and the read
         missing_set = set(missing)
         for contact_id in amb.ids:
-            status = "not_found" if contact_id in missing_set else "would_delete"
+            status: Status = "not_found" if contact_id in missing_set else "would_delete"
             outcomes[contact_id] = Outcome(status, batch=amb.batch, attempts=1, request_id=request_id)
     return outcomes
 
@@ -117,7 +118,7 @@ class _Bisector:
         self.spent = 0
         self.outcomes: dict[str, Outcome] = {}
 
-    def _settle(self, ids: Sequence[str], status: str, batch: int, request_id: str | None) -> None:
+    def _settle(self, ids: Sequence[str], status: Status, batch: int, request_id: str | None) -> None:
         for contact_id in ids:
             self.outcomes[contact_id] = Outcome(status, batch=batch, attempts=1, request_id=request_id)
 

@@ -15,7 +15,8 @@ It also counts rows whose status claims more than the truth supports (``overclai
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -63,10 +64,10 @@ def audit(
     exact = (
         ((status == "deleted") & in_deleted_by_run)
         | ((status == "not_found") & ~existed)
-        | ((status == "invalid"))
+        | (status == "invalid")
         | ((status == "would_delete") & existed)
         | ((status == "error") & still_exists)
     )
     report["exact_rows"] = int(exact.sum())
-    report["unique_rows"] = int(len(firsts))
+    report["unique_rows"] = len(firsts)
     return report

@@ -20,6 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from leadlex_nb.defaults import (
+    DEFAULT_ATTRIBUTION_BUDGET,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_ID_COLUMN,
+    ENV_BASE_URL,
+    ENV_JOURNAL,
+)
+
 EXIT_OK, EXIT_UNSETTLED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
 
@@ -48,8 +56,8 @@ def _finish(result: Any, out: str | None) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", help="API base URL (default: LEADLEX_BASE_URL, else the LeadLex gateway)")
-    parser.add_argument("--journal", help="run journal path (default: LEADLEX_JOURNAL, else ~/.local/share/leadlex-nb)")
+    parser.add_argument("--base-url", help=f"API base URL (default: {ENV_BASE_URL}, else the LeadLex gateway)")
+    parser.add_argument("--journal", help=f"run journal path (default: {ENV_JOURNAL}, else ~/.local/share/leadlex-nb)")
     parser.add_argument("--yes", action="store_true", help="delete the dry-run plan without asking")
     parser.add_argument("--out", help="write the result frame to this CSV file")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -62,11 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     delete = commands.add_parser("delete", help="dry-run, confirm, and delete the contacts listed in a file")
     delete.add_argument("file", type=Path, help="CSV (or Parquet) file with a column of contact UUIDs")
-    delete.add_argument("--column", default="contact_id")
+    delete.add_argument("--column", default=DEFAULT_ID_COLUMN)
     delete.add_argument("--dry-run", action="store_true", help="only look; nothing is deleted")
     delete.add_argument("--plan", help="starter | pro | org | requests per minute")
-    delete.add_argument("--concurrency", type=int, default=4)
-    delete.add_argument("--attribution-budget", type=int, default=100)
+    delete.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    delete.add_argument("--attribution-budget", type=int, default=DEFAULT_ATTRIBUTION_BUDGET)
     delete.add_argument("--ignore-quota", action="store_true")
     _common(delete)
 

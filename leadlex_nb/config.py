@@ -28,6 +28,24 @@ from leadlex_nb.errors import ConfigurationError
 from leadlex_nb.limits import RateLimit, resolve_rate_limit
 from leadlex_nb.retry import RetryPolicy
 
+__all__ = [
+    # re-exported from leadlex_nb.defaults: they were defined here before it existed
+    "DEFAULT_ATTRIBUTION_BUDGET",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_RATE_WINDOW_SECONDS",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+    "ENV_JOURNAL",
+    "ApiKey",
+    "Settings",
+    "default_journal_path",
+    "resolve_settings",
+    "validate_base_url",
+]
+
 
 class ApiKey:
     """An API key that never shows itself in a repr, str, log line or pickle."""

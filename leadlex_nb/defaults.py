@@ -27,6 +27,9 @@ DEFAULT_BASE_DELAY: Final = 0.5
 DEFAULT_MAX_DELAY: Final = 30.0
 DEFAULT_RETRY_BUDGET: Final = 200
 
+# The command line: the column of contact IDs read from a CSV or Parquet file.
+DEFAULT_ID_COLUMN: Final = "contact_id"
+
 
 def package_version() -> str:
     """The installed version, from the package metadata (the one place it is written)."""

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summarise(result).to_string())
     print(f"\nrequests by phase: {json.dumps(report['requests'])}; 429 answers: {report['rate_limited']}")
     print(f"wall time: {wall:.2f} s")
-    print("ground truth: " + ", ".join(f"{k}={checks[k]}" for k in ANOMALIES + ("overclaim",)))
+    print("ground truth: " + ", ".join(f"{k}={checks[k]}" for k in (*ANOMALIES, "overclaim")))
     print(f"exact rows: {checks['exact_rows']} of {checks['unique_rows']} unique rows")
 
     result_path = out / "demo-result.csv"

@@ -8,11 +8,13 @@ hears what the run decides, and it may ask the run to stop. Nothing here does I/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,7 +93,7 @@ def _age_text(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-ConfirmResult = Union[bool, Awaitable[bool]]
+ConfirmResult = bool | Awaitable[bool]
 Confirm = Callable[[PlanSummary], ConfirmResult]
 
 
@@ -119,10 +121,8 @@ class StopSignal:
             listener = self._listener
         if listener is not None:
             loop, callback = listener
-            try:
+            with contextlib.suppress(RuntimeError):  # the run's loop has closed: the run is over
                 loop.call_soon_threadsafe(callback, reason)
-            except RuntimeError:
-                pass  # the run's loop has closed: the run is over
 
     def attach(self, loop: asyncio.AbstractEventLoop, callback: Callable[[str], None]) -> None:
         """Called by the run on its loop; ``callback(reason)`` runs there once the signal is set."""

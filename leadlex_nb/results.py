@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Final
+from typing import Final, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +25,12 @@ __all__ = [
     "STATUSES",
     "STATUS_DTYPE",
     "Outcome",
+    "Status",
     "build_result_frame",
     "summarise",
 ]
 
-STATUSES: Final[tuple[str, ...]] = (
+Status = Literal[
     "deleted",
     "not_found",
     "gone",
@@ -39,8 +40,11 @@ STATUSES: Final[tuple[str, ...]] = (
     "unresolved",
     "not_sent",
     "unknown",
-)
-"""Every status a row can have; the meanings are in the public contract."""
+]
+"""The status vocabulary, for the type checker; :data:`STATUSES` is the same, at run time."""
+
+STATUSES: Final[tuple[Status, ...]] = get_args(Status)
+"""Every status a row can have, in this order; the meanings are in the public contract."""
 
 RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "contact_id",
@@ -71,7 +75,7 @@ def _check_status(status: object) -> None:
 class Outcome:
     """What this run learned about one unique contact ID, and which answer taught it."""
 
-    status: str
+    status: Status
     error_code: str | None = None
     error_message: str | None = None
     batch: int | None = None
@@ -90,7 +94,7 @@ def build_result_frame(
     ids: pd.DataFrame,
     outcomes: Mapping[str, Outcome],
     *,
-    unsent_status: str = "not_sent",
+    unsent_status: Status = "not_sent",
     unsent_reason: str | None = None,
 ) -> pd.DataFrame:
     """One row per row of ``ids`` (the :func:`~leadlex_nb.ids.normalise_ids` frame), index kept.
@@ -122,7 +126,7 @@ def build_result_frame(
     contact_id = ids["contact_id"].to_numpy(dtype=object, copy=True)
     where = np.full(len(ids), -1, dtype=np.intp)
     if valid.any() and outcomes:
-        position = dict(zip(outcomes.keys(), range(len(outcomes))))
+        position = dict(zip(outcomes.keys(), range(len(outcomes)), strict=True))
         where[valid] = np.frompyfunc(position.get, 2, 1)(contact_id[valid], -1).astype(np.intp)
 
     status = table_status[where]

@@ -8,8 +8,8 @@ The key fingerprint is checked before any input is read from the journal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pandas as pd
 

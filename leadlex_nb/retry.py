@@ -8,10 +8,11 @@ owns the loop, the clock and the randomness, so tests pin all three.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Final, Literal
+from typing import Final, Literal
 
 from leadlex_nb.defaults import DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, DEFAULT_RETRY_BUDGET
 
@@ -233,8 +234,5 @@ def decide(
         return Decision("give_up", may_have_executed=executed, rate_limited=limited, gave_up="attempts")
     if not budget_left:
         return Decision("give_up", may_have_executed=executed, rate_limited=limited, gave_up="budget")
-    if limited and retry_after is None:
-        delay = 0.0
-    else:
-        delay = next_delay(attempt - 1, policy, rand, retry_after)
+    delay = 0.0 if limited and retry_after is None else next_delay(attempt - 1, policy, rand, retry_after)
     return Decision("retry", delay=delay, may_have_executed=executed, rate_limited=limited)

@@ -16,7 +16,8 @@ import random
 import time
 import uuid
 from collections import Counter
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
 from leadlex_nb.pacing import RateGovernor
 from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, RECHECK, Batch, Phase, build_batches, plan_fingerprint
-from leadlex_nb.results import Outcome, build_result_frame
+from leadlex_nb.results import Outcome, Status, build_result_frame
 from leadlex_nb.resume import ResumePoint
 from leadlex_nb.sender import Failure, Reply, Sender, Stats, StopState
 from leadlex_nb.transport import HttpTransport, Transport
@@ -44,7 +45,7 @@ from leadlex_nb.workspace import WorkspaceReader
 
 log = logging.getLogger("leadlex_nb")
 
-PLAN_STATUSES = ("would_delete", "unresolved", "not_found", "error", "not_sent")
+PLAN_STATUSES: tuple[Status, ...] = ("would_delete", "unresolved", "not_found", "error", "not_sent")
 
 
 class Run:
@@ -221,9 +222,12 @@ class Run:
         return True
 
     def _set_state(self, state: str, *, quiet: bool = False, plan_fingerprint: str | None = None) -> None:
-        if not self._record(lambda j: j.set_state(self.run_id, state, plan_fingerprint=plan_fingerprint)):
-            if not quiet:
-                self.stop.raise_if_stopped()
+        recorded = self._record(lambda j: j.set_state(self.run_id, state, plan_fingerprint=plan_fingerprint))
+        if not recorded and not quiet:
+            self.stop.raise_if_stopped()
+
+    def _record_outcomes(self, phase: Phase, outcomes: Mapping[str, Outcome]) -> None:
+        self._record(lambda j: j.record_outcomes(self.run_id, phase, outcomes))
 
     def _batches(self, phase: Phase, ids: Sequence[str], **options: Any) -> list[Batch]:
         return build_batches(self.run_id, phase, ids, size=options.pop("size", self.settings.batch_size), **options)
@@ -289,8 +293,7 @@ class Run:
             bar.close()
         self.stop.raise_if_stopped()
         if ambiguities:
-            outcomes = await self._attribute(ambiguities)
-            self._record(lambda j: j.record_outcomes(self.run_id, DRY_RUN, outcomes))
+            self._record_outcomes(DRY_RUN, await self._attribute(ambiguities))
 
     async def _dry_run_batch(self, batch: Batch, ambiguities: list[Ambiguity], bar: Progress) -> bool:
         reply = await self._send(batch)
@@ -320,8 +323,8 @@ class Run:
                                           self.settings.attribution_budget, self.hooks.announce)
         self.notes.extend(notes)
         for amb in ambiguities:
-            reason = (f"{amb.missing} of the {len(amb.ids)} IDs in this batch are missing; which ones was not pinned down"
-                      if amb.missing >= 0 else "the dry-run answer did not add up")
+            reason = (f"{amb.missing} of the {len(amb.ids)} IDs in this batch are missing; "
+                      "which ones was not pinned down" if amb.missing >= 0 else "the dry-run answer did not add up")
             for contact_id in amb.ids:
                 outcomes.setdefault(contact_id, Outcome("unresolved", None, reason, amb.batch, 1, None))
         self.dry_outcomes.update(outcomes)
@@ -428,7 +431,7 @@ class Run:
                                  reply.attempts, reply.request_id)
                     for cid, o in verdict.outcomes.items() if o.status == "not_found"}
             self.delete_outcomes.update(gone)
-            self._record(lambda j: j.record_outcomes(self.run_id, DELETE, gone))
+            self._record_outcomes(DELETE, gone)
             still_there = [cid for cid in batch.ids if cid not in gone]
             if still_there:
                 # A fresh key: the old one may have expired, and these IDs were just seen to exist.

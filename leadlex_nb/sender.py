@@ -11,8 +11,9 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal, Mapping
+from typing import Literal
 
 from leadlex_nb.errors import AuthenticationError, LeadLexError, PermissionDeniedError, QuotaError
 from leadlex_nb.hooks import reset_text

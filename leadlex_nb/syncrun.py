@@ -9,8 +9,10 @@ what it was doing, so the caller gets its exception with the partial result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from typing import Any, Callable, Coroutine, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -56,10 +58,9 @@ def _run_on_worker_thread(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) 
     except KeyboardInterrupt:
         started.wait()
         if task_box:
-            try:
+            # RuntimeError: the loop closed meanwhile, so the run already finished.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(task_box[0].cancel)
-            except RuntimeError:
-                pass  # the loop closed meanwhile: the run already finished
         _wait_through_interrupts(finished)
     if "error" in outcome:
         raise outcome["error"]

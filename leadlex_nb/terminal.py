@@ -24,7 +24,9 @@ async def ask_in_terminal(summary: PlanSummary) -> bool:
         )
         return False
     expected = str(summary.to_delete)
-    prompt = f"{summary.describe()}\nType {expected} to delete {expected} contacts permanently (anything else cancels): "
+    prompt = (
+        f"{summary.describe()}\nType {expected} to delete {expected} contacts permanently (anything else cancels): "
+    )
     answer = await _read_line(prompt)
     return answer.strip() == expected
 
@@ -47,7 +49,12 @@ async def _read_line(prompt: str) -> str:
             line = input(prompt)
         except Exception:  # EOF, a closed stdin, a frontend that cannot answer: all decline
             line = ""
-        loop.call_soon_threadsafe(lambda: future.done() or future.set_result(line))
+
+        def answer() -> None:
+            if not future.done():
+                future.set_result(line)
+
+        loop.call_soon_threadsafe(answer)
 
     threading.Thread(target=read, name="leadlex-nb-confirm", daemon=True).start()
     return await future

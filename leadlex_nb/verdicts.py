@@ -9,10 +9,11 @@ whose counts do not add up is never turned into a status: its rows stay undecide
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, TypedDict
 
-from leadlex_nb.results import Outcome
+from leadlex_nb.results import Outcome, Status
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,16 @@ class Verdict:
     inconsistency: str | None = None
 
 
+class _Stamp(TypedDict):
+    """Which answer decided: the fields every outcome of one batch shares."""
+
+    batch: int
+    attempts: int
+    request_id: str | None
+
+
 def _split_errors(
-    ids: Sequence[str], answer: BulkAnswer, stamp: Mapping[str, Any]
+    ids: Sequence[str], answer: BulkAnswer, stamp: _Stamp
 ) -> tuple[dict[str, Outcome], list[str], str | None]:
     sent = set(ids)
     refused: dict[str, Outcome] = {}
@@ -101,7 +110,7 @@ def judge_dry_run(
     ids: Sequence[str], answer: BulkAnswer, *, batch: int, attempts: int, request_id: str | None
 ) -> Verdict:
     """A dry run proves ``would_delete`` or ``not_found`` only when the batch is all one or the other."""
-    stamp = {"batch": batch, "attempts": attempts, "request_id": request_id}
+    stamp: _Stamp = {"batch": batch, "attempts": attempts, "request_id": request_id}
     refused, rest, problem = _split_errors(ids, answer, stamp)
     if problem is not None:
         return Verdict(refused, unresolved=tuple(rest), missing_among_unresolved=-1, inconsistency=problem)
@@ -119,7 +128,7 @@ def judge_delete(
     ids: Sequence[str], answer: BulkAnswer, *, batch: int, attempts: int, request_id: str | None
 ) -> Verdict:
     """``deleted`` only where the counts prove it; ``gone`` where they cannot tell."""
-    stamp = {"batch": batch, "attempts": attempts, "request_id": request_id}
+    stamp: _Stamp = {"batch": batch, "attempts": attempts, "request_id": request_id}
     refused, rest, problem = _split_errors(ids, answer, stamp)
     outcomes = dict(refused)
     if problem is not None:
@@ -128,6 +137,7 @@ def judge_delete(
             {contact_id: Outcome("unknown", "inconsistent_answer", problem, **stamp) for contact_id in rest}
         )
         return Verdict(outcomes, inconsistency=problem)
+    status: Status
     if answer.not_found_count == 0:
         status = "deleted"
     elif answer.deleted_count == 0:

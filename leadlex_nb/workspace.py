@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from leadlex_nb.attribution import EXPORT, EXPORT_LIMIT, LIST_PAGE_SIZE, LISTING
 from leadlex_nb.sender import Failure, Reply, Sender

@@ -70,3 +70,19 @@ def test_the_core_runs_without_loading_tqdm_or_ipywidgets() -> None:
 def test_importing_the_package_registers_the_accessor() -> None:
     code = "import pandas as pd, leadlex_nb; pd.DataFrame({'a': []}).leadlex; pd.Series([], dtype=object).leadlex"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_defaults_import_nothing_from_the_package() -> None:
+    """Any module may read its defaults from leadlex_nb.defaults without an import cycle."""
+    tree = ast.parse((PACKAGE / "defaults.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and not (node.module or "").startswith("leadlex_nb"), ast.dump(node)
+        elif isinstance(node, ast.Import):
+            assert not any(alias.name.startswith("leadlex_nb") for alias in node.names)
+
+
+def test_the_package_ships_its_type_information() -> None:
+    assert (PACKAGE / "py.typed").is_file()
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "py.typed" in setuptools["package-data"]["leadlex_nb"]

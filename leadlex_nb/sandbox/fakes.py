@@ -29,7 +29,7 @@ def new_id(rng: random.Random) -> str:
 def fake_contacts(rng: random.Random, n: int, now: float | None = None) -> list[dict[str, Any]]:
     """n contact rows (store column names), created within the past year."""
     now = time.time() if now is None else now
-    rows = []
+    rows: list[dict[str, Any]] = []
     for _ in range(n):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
         company = rng.choice(_COMPANIES)

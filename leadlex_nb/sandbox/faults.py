@@ -59,7 +59,8 @@ class Faults:
             if bad:
                 raise ValueError(f"unknown fault names in schedule: {bad}; known: {sorted(SCHEDULE_NAMES)}")
             object.__setattr__(self, "schedule", tuple(self.schedule))
-        object.__setattr__(self, "paths", tuple([self.paths] if isinstance(self.paths, str) else self.paths))
+        paths: object = self.paths  # one pattern may be given as a plain string
+        object.__setattr__(self, "paths", (paths,) if isinstance(paths, str) else tuple(self.paths))
 
 
 @dataclass(frozen=True)

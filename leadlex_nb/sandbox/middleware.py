@@ -197,6 +197,16 @@ def _log_body(state: SandboxState, entry: dict[str, Any], request: web.Request, 
     state.log.update(entry, **fields)
 
 
+def _body_bytes(response: web.Response) -> bytes:
+    """The body of a finished answer, to store for replay (handlers answer with bytes, not streams)."""
+    body = response.body
+    if body is None:
+        return b""
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body)
+    raise TypeError(f"cannot store a {type(body).__name__} body for an idempotent replay")
+
+
 async def _idempotent(request: web.Request, handler: Handler, state: SandboxState, entry: dict[str, Any],
                       label: str, idem_key: str, delay: float) -> web.StreamResponse:
     if not idem_key or len(idem_key) > MAX_KEY_LENGTH:
@@ -219,10 +229,10 @@ async def _idempotent(request: web.Request, handler: Handler, state: SandboxStat
         ctx(request).request_id = stored.request_id
         ctx(request).replayed = True
         state.log.update(entry, outcome="replayed")
-        response = web.Response(status=stored.status, body=stored.body)
-        response.content_type = stored.content_type
-        response.charset = "utf-8"
-        return response
+        replay = web.Response(status=stored.status, body=stored.body)
+        replay.content_type = stored.content_type
+        replay.charset = "utf-8"
+        return replay
     state.idempotency.reserve(label, idem_key, fp)
     try:
         if delay:
@@ -232,7 +242,7 @@ async def _idempotent(request: web.Request, handler: Handler, state: SandboxStat
         state.idempotency.release(label, idem_key)
         raise
     if isinstance(response, web.Response) and 200 <= response.status < 300:
-        state.idempotency.complete(label, idem_key, status=response.status, body=bytes(response.body or b""),  # type: ignore[arg-type]
+        state.idempotency.complete(label, idem_key, status=response.status, body=_body_bytes(response),
                                    content_type=response.content_type, request_id=ctx(request).request_id)
     else:
         state.idempotency.release(label, idem_key)

@@ -35,7 +35,7 @@ _CONTACT_INPUT = {"type": "object", "properties": {
                            {"type": "integer", "enum": [1, 2, 3]}]},
     "tags": {"type": "array", "items": {"type": "string"}}, "custom_fields": {"type": "object"},
     "created_date": {"type": "string", "format": "date-time"}}}
-_WEBHOOK = {"type": "object", "properties": {
+_WEBHOOK: dict[str, Any] = {"type": "object", "properties": {
     "id": {"type": "string"}, "url": {"type": "string"}, "events": {"type": "array", "items": {"type": "string"}},
     "description": {"type": "string"}, "active": {"type": "boolean"},
     "last_delivery_status": _STR_OR_NULL, "last_delivery_at": _STR_OR_NULL, "created_at": {"type": "string"}}}
@@ -133,7 +133,8 @@ def build_spec(server_url: str) -> dict[str, Any]:
             "/v1/webhooks": {
                 "post": {"operationId": "createWebhook", "parameters": [_IDEM],
                          "requestBody": _body({"type": "object", "required": ["url", "events"], "properties": {
-                             "url": {"type": "string"}, "events": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                             "url": {"type": "string"},
+                             "events": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                              "description": {"type": "string", "maxLength": 200},
                              "active": {"type": "boolean", "default": True}}}),
                          "responses": {"201": _json(_data({**_WEBHOOK, "properties": {

@@ -48,7 +48,9 @@ class RateLimiter:
             now = self._clock()
             used = self._used_today(label, now)
             if used >= p.daily_quota:
-                return self._refuse(used, now, _next_midnight(now) - now, "Daily API quota exhausted; it resets at 00:00 UTC")
+                return self._refuse(
+                    used, now, _next_midnight(now) - now, "Daily API quota exhausted; it resets at 00:00 UTC"
+                )
             window = int(now // p.window_seconds)
             w_idx, w_count = self._window.get(label, (window, 0))
             if w_idx != window:

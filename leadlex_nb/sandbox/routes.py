@@ -10,8 +10,14 @@ from typing import Any
 from aiohttp import web
 
 from .auth import READ_CONTACTS, READ_WEBHOOKS, WRITE_CONTACTS, WRITE_WEBHOOKS
-from .bodies import (canonical_uuid, normalize_contact, parse_bulk_create, parse_bulk_delete,
-                     parse_json_object, parse_webhook)
+from .bodies import (
+    canonical_uuid,
+    normalize_contact,
+    parse_bulk_create,
+    parse_bulk_delete,
+    parse_json_object,
+    parse_webhook,
+)
 from .errors import ApiError, validation_error
 from .fakes import new_id
 from .middleware import route_meta
@@ -112,7 +118,7 @@ async def create_contact(request: web.Request) -> web.Response:
 async def bulk_create(request: web.Request) -> web.Response:
     state = _state(request)
     rows = parse_bulk_create(_json_body(request), time.time())
-    for row, cid in zip(rows, _new_ids(state, len(rows))):
+    for row, cid in zip(rows, _new_ids(state, len(rows)), strict=True):
         row["id"] = cid
     state.store.insert(rows)
     created = [{"id": r["id"], "full_name": r["full_name"], "email": r["email"]} for r in rows]

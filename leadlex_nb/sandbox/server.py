@@ -126,9 +126,9 @@ class Sandbox:
         await self._runner.setup()
         site = web.TCPSite(self._runner, HOST, self._port)
         await site.start()
-        server = site._server  # the bound port is only known after start
-        assert server is not None and server.sockets
-        self._bound_port = int(server.sockets[0].getsockname()[1])
+        addresses = self._runner.addresses  # the bound port is only known after start
+        assert addresses
+        self._bound_port = int(addresses[0][1])
 
     # -- addresses and keys ---------------------------------------------------------------------
 

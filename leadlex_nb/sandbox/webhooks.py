@@ -171,16 +171,20 @@ class Webhooks:
                 continue
             delay = RETRY_DELAYS[job.attempt - 1] * self._time_scale()
             job.attempt += 1
-            loop = asyncio.get_running_loop()
-            timer: asyncio.TimerHandle | None = None
+            self._requeue_later(delay, job)
 
-            def requeue(j: _Job = job) -> None:
-                self._timers.discard(timer)  # type: ignore[arg-type]
-                assert self._queue is not None
-                self._queue.put_nowait(j)
+    def _requeue_later(self, delay: float, job: _Job) -> None:
+        # A function of its own, so each callback forgets its own timer: a closure over a loop
+        # variable would discard whichever timer the worker loop scheduled last.
+        timer: asyncio.TimerHandle
 
-            timer = loop.call_later(delay, requeue)
-            self._timers.add(timer)
+        def requeue() -> None:
+            self._timers.discard(timer)
+            assert self._queue is not None
+            self._queue.put_nowait(job)
+
+        timer = asyncio.get_running_loop().call_later(delay, requeue)
+        self._timers.add(timer)
 
     async def _attempt(self, job: _Job) -> bool:
         assert self._session is not None

@@ -56,7 +56,7 @@ def assert_no_anomalies(result: pd.DataFrame, sandbox: Sandbox, before: set[str]
         execution_log=sandbox.execution_log(),
         run_id=result.attrs["leadlex"]["run_id"],
     )
-    assert {k: report[k] for k in ANOMALIES + ("overclaim",)} == dict.fromkeys(ANOMALIES + ("overclaim",), 0)
+    assert {k: report[k] for k in (*ANOMALIES, "overclaim")} == dict.fromkeys((*ANOMALIES, "overclaim"), 0)
     return report
 
 
@@ -72,7 +72,9 @@ def test_whole_flow_gives_each_row_the_status_the_ground_truth_supports(sandbox:
     targets, locked, untouched = existing[:1_200], existing[1_200:1_205], existing[1_205:]
     sandbox.protect(locked)
     missing = unknown_ids(40)
-    spelled = [t.upper() if i % 3 == 0 else "{" + t + "}" if i % 3 == 1 else f" urn:uuid:{t} " for i, t in enumerate(targets)]
+    spelled = [
+        t.upper() if i % 3 == 0 else "{" + t + "}" if i % 3 == 1 else f" urn:uuid:{t} " for i, t in enumerate(targets)
+    ]
     values = spelled + locked + missing + ["", None, "nope", 42, "12345678-1234"] + targets[:15]
     frame = pd.DataFrame({"contact_id": values}, index=[f"row{i}" for i in range(len(values))])
     before = sandbox.existing_ids()
@@ -106,7 +108,7 @@ def test_dry_run_changes_nothing_and_never_asks(sandbox: Sandbox, tmp_path: Path
     result = frame.leadlex.bulk_delete("id", dry_run=True, confirm=must_not_ask, **options(sandbox, tmp_path))
 
     assert sandbox.existing_ids() == set(existing)
-    assert all(not e["dry_run"] is False for e in bulk_entries(sandbox))
+    assert all(e["dry_run"] is not False for e in bulk_entries(sandbox))
     assert result["status"].astype(str).value_counts().to_dict() == {"would_delete": 100, "not_found": 3, "invalid": 1}
 
 
@@ -168,10 +170,11 @@ def test_unproven_ids_are_deleted_apart_so_proven_rows_stay_exact(sandbox: Sandb
     frame = pd.DataFrame({"c": existing[:100] + existing[100:147] + missing})
     before = sandbox.existing_ids()
 
-    dry = frame.leadlex.bulk_delete("c", dry_run=True, **options(sandbox, tmp_path, batch_size=50, attribution_budget=0))
+    opts = options(sandbox, tmp_path, batch_size=50, attribution_budget=0)
+    dry = frame.leadlex.bulk_delete("c", dry_run=True, **opts)
     assert dry["status"].astype(str).value_counts().to_dict() == {"would_delete": 100, "unresolved": 50}
 
-    result = frame.leadlex.bulk_delete("c", confirm=False, **options(sandbox, tmp_path, batch_size=50, attribution_budget=0))
+    result = frame.leadlex.bulk_delete("c", confirm=False, **opts)
     status = result.set_index("contact_id")["status"].astype(str)
     assert set(status[existing[:100]]) == {"deleted"}
     assert set(status[existing[100:147] + missing]) == {"gone"}
@@ -237,7 +240,8 @@ def test_without_a_plan_the_limit_is_learned_and_429s_stay_few(sandbox: Sandbox,
     frame = pd.DataFrame({"c": existing[:300]})
     before = sandbox.existing_ids()
 
-    result = frame.leadlex.bulk_delete("c", confirm=False, **options(sandbox, tmp_path, batch_size=25, concurrency=6, rate_window=1.0))
+    opts = options(sandbox, tmp_path, batch_size=25, concurrency=6, rate_window=1.0)
+    result = frame.leadlex.bulk_delete("c", confirm=False, **opts)
 
     assert set(result["status"].astype(str)) == {"deleted"}
     rejected = [e for e in sandbox.execution_log() if e["status"] == 429]
@@ -270,9 +274,9 @@ def test_retries_reuse_the_key_and_the_exact_ids_and_nothing_runs_twice(sandbox:
 def test_an_expired_key_stops_the_run_at_once(sandbox: Sandbox, tmp_path: Path) -> None:
     existing = sandbox.seed(2_000)
     expired = sandbox.create_key(scopes=["write:contacts", "read:contacts"], expired=True)
-    frame = pd.DataFrame({"c": existing[:1_500] + ["junk"]})
+    frame = pd.DataFrame({"c": [*existing[:1_500], "junk"]})
 
-    with pytest.raises(AuthenticationError, match="invalid or expired|invalid, revoked or expired") as caught:
+    with pytest.raises(AuthenticationError, match=r"invalid or expired|invalid, revoked or expired") as caught:
         frame.leadlex.bulk_delete("c", confirm=False, **options(sandbox, tmp_path, api_key=expired, concurrency=4))
 
     assert len(sandbox.execution_log()) == 1
@@ -285,7 +289,8 @@ def test_a_key_without_write_permission_stops_the_run_with_the_cause(sandbox: Sa
     existing = sandbox.seed(20)
     read_only = sandbox.create_key(scopes=["read:contacts"])
     with pytest.raises(PermissionDeniedError, match="write:contacts") as caught:
-        pd.DataFrame({"c": existing}).leadlex.bulk_delete("c", confirm=False, **options(sandbox, tmp_path, api_key=read_only))
+        opts = options(sandbox, tmp_path, api_key=read_only)
+        pd.DataFrame({"c": existing}).leadlex.bulk_delete("c", confirm=False, **opts)
     assert len(sandbox.execution_log()) == 1
     assert set(caught.value.result["status"].astype(str)) == {"not_sent"}
 
@@ -375,12 +380,14 @@ def test_mistakes_are_caught_before_any_request(sandbox: Sandbox, tmp_path: Path
     assert sandbox.execution_log() == []
 
 
-def test_the_key_appears_in_no_result_journal_log_or_error(sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_appears_in_no_result_journal_log_or_error(
+    sandbox: Sandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     existing = sandbox.seed(30)
     sandbox.set_faults(Faults(schedule=[None, "gateway_502"]))
     opts = options(sandbox, tmp_path, verbose=True)
-    result = pd.DataFrame({"c": existing[:10] + ["junk"]}).leadlex.bulk_delete("c", confirm=False, **opts)
+    result = pd.DataFrame({"c": [*existing[:10], "junk"]}).leadlex.bulk_delete("c", confirm=False, **opts)
     expired = sandbox.create_key(scopes=["write:contacts"], expired=True)
     with pytest.raises(AuthenticationError) as caught:
         pd.DataFrame({"c": existing[20:]}).leadlex.bulk_delete("c", confirm=False, **{**opts, "api_key": expired})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -18,7 +18,7 @@ CLI = [sys.executable, "-m", "leadlex_nb.cli"]
 @pytest.fixture
 def sandbox_process() -> Iterator[dict[str, str]]:
     process = subprocess.Popen(
-        CLI + ["sandbox", "--port", "0", "--seed-contacts", "120"],
+        [*CLI, "sandbox", "--port", "0", "--seed-contacts", "120"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
@@ -34,19 +34,25 @@ def sandbox_process() -> Iterator[dict[str, str]]:
 
 def contact_ids(env: dict[str, str]) -> list[str]:
     headers = {"Authorization": f"Bearer {env['LEADLEX_API_KEY']}"}
-    answer = requests.get(f"{env['LEADLEX_BASE_URL']}/v1/contacts", params={"per_page": 100}, headers=headers, timeout=10)
+    answer = requests.get(
+        f"{env['LEADLEX_BASE_URL']}/v1/contacts", params={"per_page": 100}, headers=headers, timeout=10
+    )
     return [c["id"] for c in answer.json()["data"]["contacts"]]
 
 
 def run_cli(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **env, "LEADLEX_JOURNAL": str(tmp_path / "journal.sqlite3")}
-    return subprocess.run(CLI + args, env=full_env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*CLI, *args], env=full_env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
 
 
-def test_delete_with_yes_deletes_the_file_ids_and_writes_the_result(sandbox_process: dict[str, str], tmp_path: Path) -> None:
+def test_delete_with_yes_deletes_the_file_ids_and_writes_the_result(
+    sandbox_process: dict[str, str], tmp_path: Path
+) -> None:
     ids = contact_ids(sandbox_process)
     source = tmp_path / "stale.csv"
-    pd.DataFrame({"contact_id": ids[:30] + ["not-an-id"]}).to_csv(source, index=False)
+    pd.DataFrame({"contact_id": [*ids[:30], "not-an-id"]}).to_csv(source, index=False)
     out = tmp_path / "result.csv"
 
     done = run_cli(["delete", str(source), "--yes", "--quiet", "--out", str(out)], sandbox_process, tmp_path)
@@ -58,7 +64,9 @@ def test_delete_with_yes_deletes_the_file_ids_and_writes_the_result(sandbox_proc
     assert sandbox_process["LEADLEX_API_KEY"] not in done.stderr + done.stdout
 
 
-def test_delete_without_yes_and_without_a_terminal_deletes_nothing(sandbox_process: dict[str, str], tmp_path: Path) -> None:
+def test_delete_without_yes_and_without_a_terminal_deletes_nothing(
+    sandbox_process: dict[str, str], tmp_path: Path
+) -> None:
     ids = contact_ids(sandbox_process)
     source = tmp_path / "stale.csv"
     pd.DataFrame({"contact_id": ids[:5]}).to_csv(source, index=False)

@@ -57,7 +57,7 @@ def test_every_fault_schedule_ends_with_zero_anomalies(fault_mix: dict[str, floa
         report = audit(result, existed_before=before, exists_after=sandbox.existing_ids(),
                        execution_log=sandbox.execution_log(), run_id=run_id)
         assert len(result) == len(frame) and result["status"].notna().all()
-        assert {k: report[k] for k in ANOMALIES + ("overclaim",)} == dict.fromkeys(ANOMALIES + ("overclaim",), 0)
+        assert {k: report[k] for k in (*ANOMALIES, "overclaim")} == dict.fromkeys((*ANOMALIES, "overclaim"), 0)
 
         # Without faults, resuming settles what the faults left in flight (unknown), executing
         # nothing twice; rows whose dry run failed were never confirmed, so they take a new run.
@@ -69,7 +69,8 @@ def test_every_fault_schedule_ends_with_zero_anomalies(fault_mix: dict[str, floa
         assert {k: report[k] for k in ANOMALIES} == dict.fromkeys(ANOMALIES, 0)
         assert not result["status"].astype(str).isin(["unknown"]).any()
         leftover = frame[result["status"].astype(str).eq("not_sent").to_numpy()]
-        assert leftover["c"].isin(result.loc[result["error_message"].str.contains("dry run", na=False), "contact_id"]).all()
+        dry_run_failed = result.loc[result["error_message"].str.contains("dry run", na=False), "contact_id"]
+        assert leftover["c"].isin(dry_run_failed).all()
         if len(leftover):
             again = leftover.leadlex.bulk_delete("c", confirm=False, **options)
             assert set(again["status"].astype(str)) <= {"deleted", "not_found", "gone"}

@@ -23,7 +23,9 @@ V = "00000000-0000-0000-0000-0000000000ff"
 W = "ffffffff-0000-0000-0000-000000000000"
 
 
-def result_for(values: list[Any], outcomes: dict[str, Outcome], index: pd.Index | None = None, **kw: Any) -> pd.DataFrame:
+def result_for(
+    values: list[Any], outcomes: dict[str, Outcome], index: pd.Index | None = None, **kw: Any
+) -> pd.DataFrame:
     return build_result_frame(normalise_ids(pd.Series(values, index=index, dtype=object)), outcomes, **kw)
 
 
@@ -222,7 +224,7 @@ def test_one_row_per_input_row_with_statuses_from_the_outcomes(data: st.DataObje
     assert tuple(result.columns) == RESULT_COLUMNS
     assert result["contact_id"].tolist() == ids["contact_id"].tolist()
     assert result["duplicate"].tolist() == ids["duplicate"].tolist()
-    for (_, row), valid in zip(result.iterrows(), ids["valid"]):
+    for (_, row), valid in zip(result.iterrows(), ids["valid"], strict=True):
         if not valid:
             assert (row["status"], row["error_code"]) == ("invalid", "invalid_id")
         elif row["contact_id"] in decided:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fakes import Call, FakeApi, answer
 
 from leadlex_nb.config import resolve_settings
 from leadlex_nb.errors import ConfirmationDeclined, JournalError, RunInterrupted
@@ -25,8 +26,6 @@ from leadlex_nb.resume import load_resume_point
 from leadlex_nb.retry import RetryPolicy
 from leadlex_nb.runner import Run
 from leadlex_nb.transport import Answer
-
-from fakes import Call, FakeApi, answer
 
 KEY = "lx_runner_test_key"
 
@@ -77,7 +76,7 @@ async def test_a_cancelled_run_reports_executed_in_flight_batches_as_unknown_nev
         await task
     result = stopped.value.result
     assert result is not None
-    by_id = dict(zip(result["contact_id"], result["status"].astype(str)))
+    by_id = dict(zip(result["contact_id"], result["status"].astype(str), strict=True))
     for cid in api.deleted:
         assert by_id[cid] == "unknown", cid
     assert {by_id[cid] for cid in set(wanted) - api.deleted} <= {"unknown", "not_sent"}

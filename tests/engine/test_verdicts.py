@@ -90,15 +90,19 @@ def test_parse_accepts_the_documented_example() -> None:
 
 def test_parse_lower_cases_error_ids_to_match_sent_ids() -> None:
     upper = str(uuid.UUID(int=7)).upper()
-    parsed = parse_bulk_answer(
-        {"data": {"deleted_count": 0, "not_found_count": 0, "errors": [{"contact_id": upper, "code": "x", "message": "y"}]}}
-    )
+    errors = [{"contact_id": upper, "code": "x", "message": "y"}]
+    parsed = parse_bulk_answer({"data": {"deleted_count": 0, "not_found_count": 0, "errors": errors}})
     assert parsed is not None and parsed.errors[0].contact_id == upper.lower()
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=15), inner, max_size=4),
-                    max_leaves=10))
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=15), inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@given(json_values)
 def test_parse_never_raises_on_arbitrary_json(payload: object) -> None:
     parsed = parse_bulk_answer(payload)
     assert parsed is None or (parsed.deleted_count >= 0 and parsed.not_found_count >= 0)

@@ -45,13 +45,16 @@ def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def run_notebook(kernel_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., nbformat.NotebookNode]:
+def run_notebook(
+    kernel_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., nbformat.NotebookNode]:
     # Anything that falls back to a default location writes into tmp_path, where the test can see it.
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("LEADLEX_JOURNAL", raising=False)
 
     def run(nb: nbformat.NotebookNode, timeout: int = CELL_TIMEOUT, **kernel_options: object) -> nbformat.NotebookNode:
-        manager = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir)]))
+        specs = KernelSpecManager(kernel_dirs=[str(kernel_dir)])
+        manager = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
         client = NotebookClient(
             nb, km=manager, timeout=timeout, shutdown_kernel="immediate",
             resources={"metadata": {"path": str(tmp_path)}},

@@ -58,9 +58,10 @@ async def _call(sb: Sandbox, method: str, path: str, body: Any = None, idem: str
     headers = {"Authorization": f"Bearer {sb.api_key}"}
     if idem:
         headers["Idempotency-Key"] = idem
-    async with aiohttp.ClientSession() as session:
-        async with session.request(method, sb.base_url + path, json=body, headers=headers) as r:
-            return r.status, await r.json()
+    async with aiohttp.ClientSession() as session, session.request(
+        method, sb.base_url + path, json=body, headers=headers
+    ) as r:
+        return r.status, await r.json()
 
 
 async def _register(sb: Sandbox, url: str) -> dict[str, Any]:
