@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -204,3 +204,14 @@ async def attribute(
     if left:
         note(f"{left} ID(s) stay unresolved")
     return outcomes, notes
+
+
+def with_unresolved(ambiguities: Sequence[Ambiguity], outcomes: Mapping[str, Outcome]) -> dict[str, Outcome]:
+    """``outcomes``, plus ``unresolved`` for every ambiguous ID attribution did not pin down."""
+    settled = dict(outcomes)
+    for amb in ambiguities:
+        reason = (f"{amb.missing} of the {len(amb.ids)} IDs in this batch are missing; which ones was not pinned down"
+                  if amb.missing >= 0 else "the dry-run answer did not add up")
+        for contact_id in amb.ids:
+            settled.setdefault(contact_id, Outcome("unresolved", None, reason, amb.batch, 1, None))
+    return settled

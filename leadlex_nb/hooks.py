@@ -11,15 +11,24 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
+
+from leadlex_nb.plan import Batch, plan_fingerprint
+from leadlex_nb.quota import QuotaInfo
+from leadlex_nb.results import Outcome, Status, build_result_frame
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger("leadlex_nb")
+
+
+# The dry-run statuses a plan summary counts, in the order it shows them.
+PLAN_STATUSES: tuple[Status, ...] = ("would_delete", "unresolved", "not_found", "error", "not_sent")
 
 
 class Progress(Protocol):
@@ -68,6 +77,22 @@ class PlanSummary:
     dry_run_result: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     # Seconds since the dry run behind this plan; set when a journaled plan is shown again.
     plan_age_seconds: float | None = None
+
+    @classmethod
+    def of(cls, run_id: str, ids: pd.DataFrame, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome],
+           batches: Sequence[Batch], quota: QuotaInfo, *, notes: Sequence[str] = (), with_rows: bool = False,
+           ) -> PlanSummary:
+        """The summary of a deletion plan; its fingerprint is taken from the very batches that will be sent."""
+        counts = Counter(dry_outcomes[cid].status if cid in dry_outcomes else "not_sent" for cid in unique)
+        return cls(
+            run_id=run_id, rows=len(ids), unique_ids=len(unique),
+            counts={s: counts[s] for s in PLAN_STATUSES if counts[s]},
+            to_delete=sum(len(b.ids) for b in batches),
+            unresolved=sum(len(b.ids) for b in batches if b.group == "unresolved"),
+            delete_requests=len(batches), fingerprint=plan_fingerprint(cid for b in batches for cid in b.ids),
+            quota_remaining=quota.remaining, quota_reset_at=quota.reset_at, notes=tuple(notes),
+            dry_run_result=build_result_frame(ids, dry_outcomes) if with_rows else None,
+        )
 
     def describe(self) -> str:
         lines = [

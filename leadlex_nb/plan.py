@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
+
+from leadlex_nb.results import Outcome
 
 __all__ = [
     "ATTRIBUTION",
@@ -24,6 +26,7 @@ __all__ = [
     "Group",
     "Phase",
     "build_batches",
+    "deletion_batches",
     "idempotency_key",
     "make_batches",
     "plan_fingerprint",
@@ -145,6 +148,16 @@ def build_batches(
         )
         for offset, chunk in enumerate(make_batches(ids, size))
     ]
+
+
+def deletion_batches(run_id: str, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome], *,
+                     size: int = MAX_BATCH_SIZE) -> list[Batch]:
+    """The deletion plan: what the dry run found deletable, proven first, then the unresolved."""
+    status = {cid: o.status for cid, o in dry_outcomes.items()}
+    proven = [cid for cid in unique if status.get(cid) == "would_delete"]
+    unproven = [cid for cid in unique if status.get(cid) == "unresolved"]
+    batches = build_batches(run_id, DELETE, proven, size=size, group="proven")
+    return batches + build_batches(run_id, DELETE, unproven, size=size, start_index=len(batches), group="unresolved")
 
 
 def _check_size(size: int) -> None:

@@ -8,15 +8,18 @@ The key fingerprint is checked before any input is read from the journal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from leadlex_nb.errors import ResumeError
 from leadlex_nb.journal import Journal, JournaledRun
-from leadlex_nb.plan import DELETE, DRY_RUN, Batch
+from leadlex_nb.plan import DELETE, DRY_RUN, RECHECK, Batch, build_batches
 from leadlex_nb.results import Outcome
+from leadlex_nb.sender import Failure, Reply
+from leadlex_nb.verdicts import judge_dry_run
 
 # An Idempotency-Key is honoured for 24 h; resume resends blindly only well inside that.
 IDEMPOTENCY_WINDOW_SECONDS = 23 * 3600
@@ -63,3 +66,37 @@ def load_resume_point(journal: Journal, run_id: str, key_fingerprint: str, *, no
         record, ids, journal.load_outcomes(run_id, DRY_RUN), delete_outcomes,
         plan=tuple(cid for jb in delete_batches for cid in jb.batch.ids), fresh=fresh, expired=expired,
     )
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What the dry runs of expired batches found, and what is left to resend."""
+
+    resend: list[Batch]  # under fresh keys: the IDs that still exist
+    gone: dict[str, Outcome]  # already absent: nothing to send
+    failed: dict[str, Outcome]  # the check itself failed: still pending in the journal
+
+
+async def recheck_expired(run_id: str, batches: Sequence[Batch],
+                          send: Callable[[Batch], Awaitable[Reply | Failure]]) -> Recheck:
+    """Dry-run each batch whose key may have expired, then plan a resend of what still exists."""
+    found = Recheck([], {}, {})
+    for batch in batches:
+        probe = build_batches(run_id, RECHECK, batch.ids, size=len(batch.ids), start_index=batch.index,
+                              key_round=uuid.uuid4().hex[:8])[0]
+        reply = await send(probe)
+        if isinstance(reply, Failure):
+            found.failed.update({cid: reply.outcome(batch.index) for cid in batch.ids})
+            continue
+        verdict = judge_dry_run(batch.ids, reply.answer, batch=batch.index, attempts=reply.attempts,
+                                request_id=reply.request_id)
+        gone = [cid for cid, o in verdict.outcomes.items() if o.status == "not_found"]
+        found.gone.update({cid: Outcome("gone", None, "already absent when the run was resumed", batch.index,
+                                        reply.attempts, reply.request_id) for cid in gone})
+        still_there = [cid for cid in batch.ids if cid not in found.gone]
+        if still_there:
+            # A fresh key: the old one may have expired, and these IDs were just seen to exist.
+            found.resend.extend(build_batches(run_id, DELETE, still_there, size=len(still_there),
+                                              start_index=batch.index, group=batch.group,
+                                              key_round=f"resumed-{uuid.uuid4().hex[:8]}"))
+    return found

@@ -15,37 +15,34 @@ import logging
 import random
 import time
 import uuid
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from leadlex_nb.attribution import Ambiguity, attribute
+from leadlex_nb.attribution import Ambiguity, attribute, with_unresolved
 from leadlex_nb.config import Settings
 from leadlex_nb.errors import (
     ConfirmationDeclined,
     JournalError,
     LeadLexError,
     NothingToDeleteError,
-    QuotaError,
     RunInterrupted,
 )
-from leadlex_nb.hooks import Hooks, PlanSummary, Progress, reset_text
+from leadlex_nb.hooks import Hooks, PlanSummary, Progress
 from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
 from leadlex_nb.pacing import RateGovernor
-from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, RECHECK, Batch, Phase, build_batches, plan_fingerprint
-from leadlex_nb.results import Outcome, Status, build_result_frame
-from leadlex_nb.resume import ResumePoint
-from leadlex_nb.sender import Failure, Reply, Sender, Stats, StopState
+from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, Batch, Phase, build_batches, deletion_batches
+from leadlex_nb.results import Outcome
+from leadlex_nb.resume import ResumePoint, recheck_expired
+from leadlex_nb.sender import Failure, Reply, Sender, Stats, StopState, gather_bounded, quota_shortfall_error
+from leadlex_nb.settle import settle_rows
 from leadlex_nb.transport import HttpTransport, Transport
 from leadlex_nb.verdicts import Verdict, judge_delete, judge_dry_run
 from leadlex_nb.workspace import WorkspaceReader
 
 log = logging.getLogger("leadlex_nb")
-
-PLAN_STATUSES: tuple[Status, ...] = ("would_delete", "unresolved", "not_found", "error", "not_sent")
 
 
 class Run:
@@ -133,8 +130,11 @@ class Run:
                 return await self._guarded(self._full_run(unique))
 
         async def finish() -> pd.DataFrame:
-            checked = await self._recheck_expired(point.expired)
-            await self._delete_phase(list(point.fresh) + checked)
+            checked = await recheck_expired(self.run_id, point.expired, self._send)
+            self.delete_outcomes.update(checked.failed)
+            self.delete_outcomes.update(checked.gone)
+            self._record_outcomes(DELETE, checked.gone)
+            await self._delete_phase(list(point.fresh) + checked.resend)
             self._set_state("finished")
             return self._result()
 
@@ -226,6 +226,11 @@ class Run:
         if not recorded and not quiet:
             self.stop.raise_if_stopped()
 
+    def _check_quota(self, needed: int) -> None:
+        shortfall = quota_shortfall_error(needed, self._governor.quota)
+        if shortfall is not None:
+            self.stop.stop(shortfall)
+
     def _record_outcomes(self, phase: Phase, outcomes: Mapping[str, Outcome]) -> None:
         self._record(lambda j: j.record_outcomes(self.run_id, phase, outcomes))
 
@@ -256,26 +261,6 @@ class Run:
             self.run_id, batch, state=state, http_status=200 if reply else None,
             request_id=reply.request_id if reply else None, answer=answer, outcomes=outcomes))
 
-    async def _gather(self, coroutines: Iterable[Coroutine[Any, Any, Any]]) -> None:
-        semaphore = asyncio.Semaphore(self.settings.concurrency)
-
-        async def bounded(coroutine: Coroutine[Any, Any, Any]) -> None:
-            try:
-                async with semaphore:
-                    if not self.stop.stopping:
-                        await coroutine
-            finally:
-                coroutine.close()  # a no-op once awaited; else it was never started
-
-        tasks = [asyncio.ensure_future(bounded(c)) for c in coroutines]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
     # -- dry run and attribution -------------------------------------------------------
 
     async def _dry_run_phase(self, unique: list[str]) -> None:
@@ -288,7 +273,8 @@ class Run:
             # The first batch goes alone: its headers tell whether the quota can cover the run.
             if await self._dry_run_batch(batches[0], ambiguities, bar) and not self.settings.ignore_quota:
                 self._check_quota(needed=2 * len(batches) - 1)
-            await self._gather(self._dry_run_batch(b, ambiguities, bar) for b in batches[1:])
+            await gather_bounded((self._dry_run_batch(b, ambiguities, bar) for b in batches[1:]),
+                                 self.settings.concurrency, self.stop)
         finally:
             bar.close()
         self.stop.raise_if_stopped()
@@ -322,11 +308,7 @@ class Run:
         outcomes, notes = await attribute(clean, WorkspaceReader(self.sender, probe),
                                           self.settings.attribution_budget, self.hooks.announce)
         self.notes.extend(notes)
-        for amb in ambiguities:
-            reason = (f"{amb.missing} of the {len(amb.ids)} IDs in this batch are missing; "
-                      "which ones was not pinned down" if amb.missing >= 0 else "the dry-run answer did not add up")
-            for contact_id in amb.ids:
-                outcomes.setdefault(contact_id, Outcome("unresolved", None, reason, amb.batch, 1, None))
+        outcomes = with_unresolved(ambiguities, outcomes)
         self.dry_outcomes.update(outcomes)
         return outcomes
 
@@ -339,40 +321,16 @@ class Run:
                         batch.phase, batch.index, reply.request_id, verdict.inconsistency)
         return verdict
 
-    def _check_quota(self, needed: int) -> None:
-        quota = self._governor.quota
-        if quota.remaining is not None and needed > quota.remaining:
-            self.stop.stop(QuotaError(
-                f"this run needs about {needed} more request(s) but the daily quota has {quota.remaining} left"
-                f"{reset_text(quota.reset_at)}; nothing was deleted. Run it after the reset, on fewer rows, "
-                "or pass ignore_quota=True to start anyway (it stops cleanly when the quota runs out)",
-                needed=needed, remaining=quota.remaining, reset_at=quota.reset_at,
-            ))
-
     # -- confirm and delete ------------------------------------------------------------
 
     def _delete_plan(self, unique: list[str]) -> list[Batch]:
-        """The plan: what the dry run found deletable, proven first, then the unresolved."""
-        status = {cid: o.status for cid, o in self.dry_outcomes.items()}
-        proven = [cid for cid in unique if status.get(cid) == "would_delete"]
-        unproven = [cid for cid in unique if status.get(cid) == "unresolved"]
-        self.plan = proven + unproven
-        batches = self._batches(DELETE, proven, group="proven")
-        return batches + self._batches(DELETE, unproven, start_index=len(batches), group="unresolved")
+        batches = deletion_batches(self.run_id, unique, self.dry_outcomes, size=self.settings.batch_size)
+        self.plan = [cid for b in batches for cid in b.ids]
+        return batches
 
     def _summarise_plan(self, unique: list[str], batches: list[Batch]) -> PlanSummary:
-        """The confirmed fingerprint is taken from the very batches that will be sent."""
-        counts = Counter(self.dry_outcomes[cid].status if cid in self.dry_outcomes else "not_sent" for cid in unique)
-        quota = self._governor.quota
-        return PlanSummary(
-            run_id=self.run_id, rows=len(self.ids), unique_ids=len(unique),
-            counts={s: counts[s] for s in PLAN_STATUSES if counts[s]},
-            to_delete=sum(len(b.ids) for b in batches),
-            unresolved=sum(len(b.ids) for b in batches if b.group == "unresolved"),
-            delete_requests=len(batches), fingerprint=plan_fingerprint(cid for b in batches for cid in b.ids),
-            quota_remaining=quota.remaining, quota_reset_at=quota.reset_at, notes=tuple(self.notes),
-            dry_run_result=build_result_frame(self.ids, self.dry_outcomes) if self.hooks.confirm else None,
-        )
+        return PlanSummary.of(self.run_id, self.ids, unique, self.dry_outcomes, batches, self._governor.quota,
+                              notes=self.notes, with_rows=self.hooks.confirm is not None)
 
     async def _confirm(self, summary: PlanSummary) -> None:
         self._set_state("confirming", plan_fingerprint=summary.fingerprint)
@@ -401,7 +359,7 @@ class Run:
         self.plan = [cid for b in batches for cid in b.ids] if self.plan is None else self.plan
         bar = self.hooks.progress(sum(len(b.ids) for b in batches), "delete")
         try:
-            await self._gather(self._delete_batch(b, bar) for b in batches)
+            await gather_bounded((self._delete_batch(b, bar) for b in batches), self.settings.concurrency, self.stop)
         finally:
             bar.close()
         self.stop.raise_if_stopped()
@@ -415,52 +373,13 @@ class Run:
             self._settle(batch, reply, self._judge(judge_delete, batch, reply).outcomes, "answered")
         bar.update(len(batch.ids))
 
-    async def _recheck_expired(self, batches: Sequence[Batch]) -> list[Batch]:
-        """Batches whose key may have expired: dry-run them with a fresh key before resending."""
-        resend: list[Batch] = []
-        for batch in batches:
-            probe = self._batches(RECHECK, batch.ids, size=len(batch.ids), start_index=batch.index,
-                                  key_round=uuid.uuid4().hex[:8])[0]
-            reply = await self._send(probe)
-            if isinstance(reply, Failure):
-                self.delete_outcomes.update({cid: reply.outcome(batch.index) for cid in batch.ids})
-                continue
-            verdict = judge_dry_run(batch.ids, reply.answer, batch=batch.index, attempts=reply.attempts,
-                                    request_id=reply.request_id)
-            gone = {cid: Outcome("gone", None, "already absent when the run was resumed", batch.index,
-                                 reply.attempts, reply.request_id)
-                    for cid, o in verdict.outcomes.items() if o.status == "not_found"}
-            self.delete_outcomes.update(gone)
-            self._record_outcomes(DELETE, gone)
-            still_there = [cid for cid in batch.ids if cid not in gone]
-            if still_there:
-                # A fresh key: the old one may have expired, and these IDs were just seen to exist.
-                resend += self._batches(DELETE, still_there, size=len(still_there), start_index=batch.index,
-                                        group=batch.group, key_round=f"resumed-{uuid.uuid4().hex[:8]}")
-        return resend
-
     # -- results -----------------------------------------------------------------------
 
     def _result(self, *, interrupted: bool = False) -> pd.DataFrame:
-        outcomes: dict[str, Outcome] = {**self.dry_outcomes, **self.delete_outcomes}
-        stopped = self.stop.error
-        if self.plan is not None:
-            in_flight = {cid: b for b in self._unsettled.values() for cid in b.ids}
-            reason = f"run stopped: {stopped}" if stopped else self._unsent_reason
-            if interrupted:
-                reason = "interrupted before this batch was sent"
-            for cid in self.plan:
-                if cid in self.delete_outcomes:
-                    continue
-                if cid in in_flight:
-                    outcomes[cid] = Outcome(
-                        "unknown", "interrupted" if interrupted else "stopped",
-                        "sent, and the run ended before its answer arrived; resume settles it", in_flight[cid].index)
-                else:
-                    dry = self.dry_outcomes.get(cid)
-                    outcomes[cid] = Outcome("not_sent", None, f"{reason} (dry run: {dry.status})" if dry else reason)
-        unsent_reason = "run stopped before this ID was sent" if stopped or interrupted else None
-        frame = build_result_frame(self.ids, outcomes, unsent_status="not_sent", unsent_reason=unsent_reason)
+        in_flight = {cid: b.index for b in self._unsettled.values() for cid in b.ids}
+        stopped = str(self.stop.error) if self.stop.error is not None else None
+        frame = settle_rows(self.ids, self.dry_outcomes, self.delete_outcomes, self.plan, in_flight,
+                            stopped=stopped, interrupted=interrupted, unsent_reason=self._unsent_reason)
         frame.attrs["leadlex"] = self.report()
         return frame
 

@@ -11,9 +11,9 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from leadlex_nb.errors import AuthenticationError, LeadLexError, PermissionDeniedError, QuotaError
 from leadlex_nb.hooks import reset_text
@@ -99,6 +99,40 @@ def quota_exhausted_error(quota: QuotaInfo) -> QuotaError:
         remaining=0,
         reset_at=quota.reset_at,
     )
+
+
+def quota_shortfall_error(needed: int, quota: QuotaInfo) -> QuotaError | None:
+    """The stop for a run whose next ``needed`` requests the daily quota cannot cover."""
+    if quota.remaining is None or needed <= quota.remaining:
+        return None
+    return QuotaError(
+        f"this run needs about {needed} more request(s) but the daily quota has {quota.remaining} left"
+        f"{reset_text(quota.reset_at)}; nothing was deleted. Run it after the reset, on fewer rows, "
+        "or pass ignore_quota=True to start anyway (it stops cleanly when the quota runs out)",
+        needed=needed, remaining=quota.remaining, reset_at=quota.reset_at,
+    )
+
+
+async def gather_bounded(coroutines: Iterable[Coroutine[Any, Any, Any]], limit: int, stop: StopState) -> None:
+    """Run ``coroutines`` at most ``limit`` at a time; those not started when the run stops never start."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def bounded(coroutine: Coroutine[Any, Any, Any]) -> None:
+        try:
+            async with semaphore:
+                if not stop.stopping:
+                    await coroutine
+        finally:
+            coroutine.close()  # a no-op once awaited; else it was never started
+
+    tasks = [asyncio.ensure_future(bounded(c)) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class Sender:

@@ -1,0 +1,43 @@
+"""How a run's rows end: what it learned, plus an honest status for what it did not.
+
+Pure: however a run ends (finished, stopped, interrupted), the planned IDs without a delete
+outcome are either ``unknown`` (their batch went out and its answer never came) or ``not_sent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from leadlex_nb.results import Outcome, build_result_frame
+
+
+def settle_rows(
+    ids: pd.DataFrame,
+    dry_outcomes: Mapping[str, Outcome],
+    delete_outcomes: Mapping[str, Outcome],
+    plan: Sequence[str] | None,
+    in_flight: Mapping[str, int],
+    *,
+    stopped: str | None,
+    interrupted: bool,
+    unsent_reason: str,
+) -> pd.DataFrame:
+    """The result frame. ``in_flight`` maps the IDs of batches sent but unanswered to their batch."""
+    outcomes: dict[str, Outcome] = {**dry_outcomes, **delete_outcomes}
+    reason = f"run stopped: {stopped}" if stopped else unsent_reason
+    if interrupted:
+        reason = "interrupted before this batch was sent"
+    for cid in plan or ():
+        if cid in delete_outcomes:
+            continue
+        if cid in in_flight:
+            outcomes[cid] = Outcome("unknown", "interrupted" if interrupted else "stopped",
+                                    "sent, and the run ended before its answer arrived; resume settles it",
+                                    in_flight[cid])
+        else:
+            dry = dry_outcomes.get(cid)
+            outcomes[cid] = Outcome("not_sent", None, f"{reason} (dry run: {dry.status})" if dry else reason)
+    unsent = "run stopped before this ID was sent" if stopped or interrupted else None
+    return build_result_frame(ids, outcomes, unsent_status="not_sent", unsent_reason=unsent)
