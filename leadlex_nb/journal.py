@@ -3,7 +3,8 @@
 Written before each request is sent (the batch's IDs, key and exact body) and after each
 answer, so an interrupt, a crash or a stopped kernel loses nothing: ``resume(run_id)``
 resends unfinished batches with the same idempotency key and byte-identical body.
-The API key is never stored, only its fingerprint.
+The API key is never stored, only its fingerprint. A journal holds data, never code: the
+input's index is typed JSON, or only positions when it cannot be stored faithfully.
 
 Location: ``journal=`` argument, else ``$LEADLEX_JOURNAL``, else
 ``$XDG_DATA_HOME/leadlex-nb/journal.sqlite3`` (``~/.local/share/leadlex-nb/``).
@@ -12,69 +13,41 @@ Location: ``journal=`` argument, else ``$LEADLEX_JOURNAL``, else
 from __future__ import annotations
 
 import json
-import pickle
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
-from leadlex_nb.plan import Batch
+from leadlex_nb.errors import JournalError
+from leadlex_nb.plan import Batch, Phase
 from leadlex_nb.results import Outcome
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    state TEXT NOT NULL,
-    base_url TEXT NOT NULL,
-    key_fingerprint TEXT NOT NULL,
-    dry_run INTEGER NOT NULL,
-    plan_fingerprint TEXT,
-    meta TEXT NOT NULL,
-    input_index BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS inputs (
-    run_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    contact_id TEXT,
-    valid INTEGER NOT NULL,
-    invalid_reason TEXT,
-    duplicate INTEGER NOT NULL,
-    PRIMARY KEY (run_id, position)
-);
-CREATE TABLE IF NOT EXISTS batches (
-    run_id TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    batch_index INTEGER NOT NULL,
-    grp TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    ids TEXT NOT NULL,
-    body BLOB NOT NULL,
-    state TEXT NOT NULL,           -- planned | sending | answered | failed
-    first_sent_at REAL,
-    http_status INTEGER,
-    request_id TEXT,
-    answer TEXT,
-    PRIMARY KEY (run_id, phase, batch_index)
-);
-CREATE TABLE IF NOT EXISTS outcomes (
-    run_id TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    contact_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    error_code TEXT,
-    error_message TEXT,
-    batch INTEGER,
-    attempts INTEGER,
-    request_id TEXT,
-    PRIMARY KEY (run_id, phase, contact_id)
-);
-"""
+SCHEMA_VERSION: Final = 2  # PRAGMA user_version; a journal with tables and version 0 is schema 1
+
+_TABLES: Final = (  # input_index: typed JSON (_encode_index), NULL when only positions were storable
+    "CREATE TABLE runs (run_id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
+    "state TEXT NOT NULL, base_url TEXT NOT NULL, key_fingerprint TEXT NOT NULL, dry_run INTEGER NOT NULL, "
+    "plan_fingerprint TEXT, meta TEXT NOT NULL, input_index TEXT)",
+    "CREATE TABLE inputs (run_id TEXT NOT NULL, position INTEGER NOT NULL, contact_id TEXT, valid INTEGER NOT NULL, "
+    "invalid_reason TEXT, duplicate INTEGER NOT NULL, PRIMARY KEY (run_id, position))",
+    # state: planned | sending | answered | failed
+    "CREATE TABLE batches (run_id TEXT NOT NULL, phase TEXT NOT NULL, batch_index INTEGER NOT NULL, "
+    "grp TEXT NOT NULL, idempotency_key TEXT NOT NULL, ids TEXT NOT NULL, body BLOB NOT NULL, state TEXT NOT NULL, "
+    "first_sent_at REAL, http_status INTEGER, request_id TEXT, answer TEXT, PRIMARY KEY (run_id, phase, batch_index))",
+    "CREATE TABLE outcomes (run_id TEXT NOT NULL, phase TEXT NOT NULL, contact_id TEXT NOT NULL, status TEXT NOT NULL, "
+    "error_code TEXT, error_message TEXT, batch INTEGER, attempts INTEGER, request_id TEXT, "
+    "PRIMARY KEY (run_id, phase, contact_id))",
+)
+
+# What tampered or damaged rows raise when read back, besides sqlite3.Error.
+_BAD_CONTENT: Final[tuple[type[Exception], ...]] = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -86,6 +59,8 @@ class JournaledBatch:
 
 @dataclass(frozen=True)
 class JournaledRun:
+    """A run's header: enough to check the key before any input is read (:meth:`Journal.load_inputs`)."""
+
     run_id: str
     created_at: float
     state: str
@@ -94,25 +69,41 @@ class JournaledRun:
     dry_run: bool
     plan_fingerprint: str | None
     meta: dict[str, Any]
-    ids: pd.DataFrame  # the normalised input, with the original index
-
-
-def _to_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return str(value)
+    index_restored: bool  # False: the input's index was not storable; load_inputs gives a RangeIndex
 
 
 class Journal:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+        """Open or create the journal; a write waits up to ``busy_timeout`` seconds for a lock."""
         self.path = Path(path)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection, used from the run's event-loop thread only.
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        with self._guard("be opened", (OSError,)):
+            if str(path) != ":memory:":
+                _create_private(self.path)
+            # One connection, used from the run's event-loop thread only.
+            self._db = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False, isolation_level=None)
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._ensure_schema()
+            except BaseException:
+                self._db.close()
+                raise
+
+    def _ensure_schema(self) -> None:
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        with self._transaction("be set up"):  # checked again under the lock: another process may create it
+            found = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if found == 0 and not self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                for table in _TABLES:
+                    self._db.execute(table)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                return
+        if found != SCHEMA_VERSION:
+            raise JournalError(
+                f"the run journal {self.path} has schema {found or 1}, but this leadlex-nb reads schema "
+                f"{SCHEMA_VERSION} only, so its runs cannot be resumed; move it aside or choose another journal path"
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -123,145 +114,229 @@ class Journal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @contextmanager
+    def _guard(self, doing: str, content: tuple[type[Exception], ...] = ()) -> Iterator[None]:
+        # sqlite3 messages never quote bound values, so no request body can reach the message.
+        errors: tuple[type[Exception], ...] = (sqlite3.Error, *content)
+        try:
+            yield
+        except errors as error:
+            raise JournalError(f"the run journal {self.path} could not {doing}: {error}") from error
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        with self._guard(doing):
+            self._db.execute("BEGIN IMMEDIATE")  # the write lock up front (waiting busy_timeout), never midway
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.rollback()
+                raise
+
     # -- writing -------------------------------------------------------------------------
 
-    def start_run(
-        self,
-        run_id: str,
-        *,
-        base_url: str,
-        key_fingerprint: str,
-        dry_run: bool,
-        meta: Mapping[str, Any],
-        ids: pd.DataFrame,
-    ) -> None:
-        now = time.time()
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (run_id, now, now, "dry_run", base_url, key_fingerprint, int(dry_run), None,
-                 json.dumps(dict(meta)), pickle.dumps(ids.index)),
-            )
-            self._db.executemany(
-                "INSERT INTO inputs VALUES (?,?,?,?,?,?)",
-                zip(
-                    [run_id] * len(ids),
-                    range(len(ids)),
-                    map(_to_text, ids["contact_id"].tolist()),
-                    ids["valid"].astype(int).tolist(),
-                    map(_to_text, ids["invalid_reason"].tolist()),
-                    ids["duplicate"].astype(int).tolist(),
-                ),
-            )
+    def start_run(self, run_id: str, *, base_url: str, key_fingerprint: str, dry_run: bool,
+                  meta: Mapping[str, Any], ids: pd.DataFrame) -> None:
+        now, index = time.time(), _encode_index(ids.index)
+        with self._transaction(f"record the start of run {run_id}") as db:
+            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)", (run_id, now, now, "dry_run", base_url,
+                       key_fingerprint, int(dry_run), None, json.dumps(dict(meta)), index))
+            db.executemany("INSERT INTO inputs VALUES (?,?,?,?,?,?)", zip(
+                [run_id] * len(ids), range(len(ids)), map(_to_text, ids["contact_id"].tolist()),
+                ids["valid"].astype(int).tolist(), map(_to_text, ids["invalid_reason"].tolist()),
+                ids["duplicate"].astype(int).tolist(), strict=True))
 
     def set_state(self, run_id: str, state: str, *, plan_fingerprint: str | None = None) -> None:
-        self._db.execute(
-            "UPDATE runs SET state=?, updated_at=?, plan_fingerprint=COALESCE(?, plan_fingerprint) WHERE run_id=?",
-            (state, time.time(), plan_fingerprint, run_id),
-        )
+        with self._guard(f"record run {run_id} as {state}"):
+            self._db.execute(
+                "UPDATE runs SET state=?, updated_at=?, plan_fingerprint=COALESCE(?, plan_fingerprint) WHERE run_id=?",
+                (state, time.time(), plan_fingerprint, run_id))
 
     def plan_batches(self, run_id: str, batches: Iterable[Batch]) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO batches (run_id, phase, batch_index, grp, idempotency_key, ids, body, state) "
-                "VALUES (?,?,?,?,?,?,?,'planned')",
+        """Record planned batches. A batch planned again under its key keeps its row (a resume re-plans
+        the same batches); under a new key, its key, IDs and body are replaced and its state reset."""
+        with self._transaction("record the planned batches") as db:
+            db.executemany(
+                "INSERT INTO batches (run_id, phase, batch_index, grp, idempotency_key, ids, body, state) "
+                "VALUES (?,?,?,?,?,?,?,'planned') ON CONFLICT (run_id, phase, batch_index) DO UPDATE SET "
+                "grp=excluded.grp, idempotency_key=excluded.idempotency_key, ids=excluded.ids, body=excluded.body, "
+                "state='planned', first_sent_at=NULL, http_status=NULL, request_id=NULL, answer=NULL "
+                "WHERE idempotency_key != excluded.idempotency_key",
                 [(run_id, b.phase, b.index, b.group, b.idempotency_key, json.dumps(list(b.ids)), b.body)
-                 for b in batches],
-            )
+                 for b in batches])
+
+    def forget_phase(self, run_id: str, phase: Phase) -> None:
+        """Delete a phase's batches and outcomes: a declined run's dry run is done again under new keys."""
+        with self._transaction(f"forget the {phase} phase of run {run_id}") as db:
+            db.execute("DELETE FROM batches WHERE run_id=? AND phase=?", (run_id, phase))
+            db.execute("DELETE FROM outcomes WHERE run_id=? AND phase=?", (run_id, phase))
 
     def sending(self, run_id: str, batch: Batch) -> None:
-        self._db.execute(
-            "UPDATE batches SET state='sending', first_sent_at=COALESCE(first_sent_at, ?) "
-            "WHERE run_id=? AND phase=? AND batch_index=?",
-            (time.time(), run_id, batch.phase, batch.index),
-        )
-
-    def answered(
-        self,
-        run_id: str,
-        batch: Batch,
-        *,
-        state: str,
-        http_status: int | None,
-        request_id: str | None,
-        answer: Any,
-        outcomes: Mapping[str, Outcome],
-    ) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
+        with self._guard(f"record {batch.phase} batch {batch.index} being sent"):
             self._db.execute(
+                "UPDATE batches SET state='sending', first_sent_at=COALESCE(first_sent_at, ?) "
+                "WHERE run_id=? AND phase=? AND batch_index=?", (time.time(), run_id, batch.phase, batch.index))
+
+    def answered(self, run_id: str, batch: Batch, *, state: str, http_status: int | None, request_id: str | None,
+                 answer: Any, outcomes: Mapping[str, Outcome]) -> None:
+        with self._transaction(f"record the answer to {batch.phase} batch {batch.index}") as db:
+            db.execute(
                 "UPDATE batches SET state=?, http_status=?, request_id=?, answer=? "
                 "WHERE run_id=? AND phase=? AND batch_index=?",
-                (state, http_status, request_id, json.dumps(answer) if answer is not None else None,
-                 run_id, batch.phase, batch.index),
-            )
-            self._write_outcomes(run_id, batch.phase, outcomes)
+                (state, http_status, request_id, None if answer is None else json.dumps(answer),
+                 run_id, batch.phase, batch.index))
+            _write_outcomes(db, run_id, batch.phase, outcomes)
 
     def record_outcomes(self, run_id: str, phase: str, outcomes: Mapping[str, Outcome]) -> None:
-        with self._db:
-            self._db.execute("BEGIN")
-            self._write_outcomes(run_id, phase, outcomes)
-
-    def _write_outcomes(self, run_id: str, phase: str, outcomes: Mapping[str, Outcome]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)",
-            [(run_id, phase, cid, o.status, o.error_code, o.error_message, o.batch, o.attempts, o.request_id)
-             for cid, o in outcomes.items()],
-        )
+        with self._transaction(f"record {phase} outcomes") as db:
+            _write_outcomes(db, run_id, phase, outcomes)
 
     # -- reading -------------------------------------------------------------------------
 
     def load_run(self, run_id: str) -> JournaledRun | None:
-        row = self._db.execute(
-            "SELECT run_id, created_at, state, base_url, key_fingerprint, dry_run, plan_fingerprint, meta, input_index "
-            "FROM runs WHERE run_id=?",
-            (run_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        inputs = pd.read_sql_query(
-            "SELECT contact_id, valid, invalid_reason, duplicate FROM inputs WHERE run_id=? ORDER BY position",
-            self._db,
-            params=(run_id,),
-        )
-        inputs["valid"] = inputs["valid"].astype(bool)
-        inputs["duplicate"] = inputs["duplicate"].astype(bool)
-        inputs = inputs.astype({"contact_id": object, "invalid_reason": object})
-        inputs.index = pickle.loads(row[8])
-        return JournaledRun(
-            run_id=row[0], created_at=row[1], state=row[2], base_url=row[3], key_fingerprint=row[4],
-            dry_run=bool(row[5]), plan_fingerprint=row[6], meta=json.loads(row[7]), ids=inputs,
-        )
+        """The run's header, or None; reads no input, so the caller can check the key first."""
+        with self._guard(f"read run {run_id}", _BAD_CONTENT):
+            row = self._db.execute(
+                "SELECT run_id, created_at, state, base_url, key_fingerprint, dry_run, plan_fingerprint, meta, "
+                "input_index IS NOT NULL FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            return None if row is None else JournaledRun(
+                run_id=row[0], created_at=row[1], state=row[2], base_url=row[3], key_fingerprint=row[4],
+                dry_run=bool(row[5]), plan_fingerprint=row[6], meta=dict(json.loads(row[7])),
+                index_restored=bool(row[8]))
 
-    def load_batches(self, run_id: str, phase: str) -> list[JournaledBatch]:
-        rows = self._db.execute(
-            "SELECT batch_index, grp, idempotency_key, ids, body, state, first_sent_at "
-            "FROM batches WHERE run_id=? AND phase=? ORDER BY batch_index",
-            (run_id, phase),
-        ).fetchall()
-        return [
-            JournaledBatch(
-                Batch(index=r[0], phase=phase, ids=tuple(json.loads(r[3])), idempotency_key=r[2],
-                      body=bytes(r[4]), group=r[1]),
-                state=r[5], first_sent_at=r[6],
-            )
-            for r in rows
-        ]
+    def load_inputs(self, run_id: str) -> pd.DataFrame:
+        """The run's normalised input (``contact_id``, ``valid``, ``invalid_reason``, ``duplicate``) with
+        its original index, or a RangeIndex where ``JournaledRun.index_restored`` is False."""
+        with self._guard(f"read the input of run {run_id}", _BAD_CONTENT):
+            header = self._db.execute("SELECT input_index FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if header is None:
+                raise ValueError("there is no such run")
+            rows = self._db.execute(
+                "SELECT contact_id, valid, invalid_reason, duplicate FROM inputs WHERE run_id=? ORDER BY position",
+                (run_id,)).fetchall()
+            index = pd.RangeIndex(len(rows)) if header[0] is None else _decode_index(header[0])
+            if len(index) != len(rows):
+                raise ValueError(f"it holds {len(rows)} input rows but an index of {len(index)}")
+            contact_id, valid, reason, duplicate = zip(*rows, strict=True) if rows else ((),) * 4
+            # Object columns say so: pandas would infer its string dtype and turn None into NaN.
+            return pd.DataFrame({
+                "contact_id": pd.Series(contact_id, dtype=object), "valid": np.array(valid, dtype=bool),
+                "invalid_reason": pd.Series(reason, dtype=object), "duplicate": np.array(duplicate, dtype=bool),
+            }).set_axis(index)
+
+    def load_batches(self, run_id: str, phase: Phase) -> list[JournaledBatch]:
+        with self._guard(f"read the {phase} batches of run {run_id}", _BAD_CONTENT):
+            rows = self._db.execute(
+                "SELECT batch_index, grp, idempotency_key, ids, body, state, first_sent_at "
+                "FROM batches WHERE run_id=? AND phase=? ORDER BY batch_index", (run_id, phase)).fetchall()
+            return [JournaledBatch(Batch(index=r[0], phase=phase, ids=tuple(json.loads(r[3])), idempotency_key=r[2],
+                                         body=bytes(r[4]), group=r[1]), state=r[5], first_sent_at=r[6]) for r in rows]
 
     def load_outcomes(self, run_id: str, phase: str) -> dict[str, Outcome]:
-        rows = self._db.execute(
-            "SELECT contact_id, status, error_code, error_message, batch, attempts, request_id "
-            "FROM outcomes WHERE run_id=? AND phase=?",
-            (run_id, phase),
-        ).fetchall()
-        return {r[0]: Outcome(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        with self._guard(f"read the {phase} outcomes of run {run_id}", _BAD_CONTENT):
+            rows = self._db.execute(
+                "SELECT contact_id, status, error_code, error_message, batch, attempts, request_id "
+                "FROM outcomes WHERE run_id=? AND phase=?", (run_id, phase)).fetchall()
+            return {r[0]: Outcome(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
     def runs(self) -> pd.DataFrame:
         """Every journaled run, newest first (for finding a run to resume)."""
-        return pd.read_sql_query(
-            "SELECT run_id, datetime(created_at, 'unixepoch') AS created_utc, state, dry_run, base_url "
-            "FROM runs ORDER BY created_at DESC",
-            self._db,
-        )
+        with self._guard("list its runs"):
+            rows = self._db.execute("SELECT run_id, datetime(created_at, 'unixepoch'), state, dry_run, base_url "
+                                    "FROM runs ORDER BY created_at DESC").fetchall()
+        return pd.DataFrame(rows, columns=["run_id", "created_utc", "state", "dry_run", "base_url"])
+
+
+def _write_outcomes(db: sqlite3.Connection, run_id: str, phase: str, outcomes: Mapping[str, Outcome]) -> None:
+    db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)", [
+        (run_id, phase, cid, o.status, o.error_code, o.error_message, o.batch, o.attempts, o.request_id)
+        for cid, o in outcomes.items()])
+
+
+def _create_private(path: Path) -> None:
+    """Missing parent directories 0700 and a new journal file 0600, whatever the umask: a journal lists
+    contacts. Existing ones (a directory the user chose, a journal's file) keep their modes."""
+    for directory in reversed([parent for parent in path.parents if not parent.exists()]):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # made meanwhile by someone else
+        os.chmod(directory, 0o700)
+    try:
+        # O_EXCL never follows a planted symlink. SQLite gives the -wal and -shm files this file's mode.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    os.chmod(path, 0o600)
+
+
+def _to_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+# -- the input's index, as data ------------------------------------------------------------------
+# {"kind": "range", "range": [start, stop, step], "names": [name]} or {"kind": "index" | "multi",
+# "names": [...], "levels": [...]}; a level is {"type": "number" | "str", "dtype": ..., "values": [...]}
+# (null for a missing value) or {"type": "datetime", "unit": ..., "tz": ..., "freq": ..., "values": [int since epoch]}.
+
+
+def _encode_index(index: pd.Index) -> str | None:
+    """The index as JSON, checked to decode to the same index; None when it cannot be stored faithfully."""
+    try:
+        if isinstance(index, pd.RangeIndex):
+            data: dict[str, Any] = {"kind": "range", "range": [index.start, index.stop, index.step]}
+        else:
+            data = {"kind": "multi" if isinstance(index, pd.MultiIndex) else "index",
+                    "levels": [_encode_level(index.get_level_values(i)) for i in range(index.nlevels)]}
+        encoded = json.dumps({**data, "names": list(index.names)})
+        restored = _decode_index(encoded)
+    except _BAD_CONTENT:
+        return None
+    same = (type(restored) is type(index) and restored.equals(index) and list(restored.names) == list(index.names)
+            and all(restored.get_level_values(i).dtype == index.get_level_values(i).dtype
+                    for i in range(index.nlevels)))
+    return encoded if same else None
+
+
+def _encode_level(level: pd.Index) -> dict[str, Any]:
+    if isinstance(level, pd.DatetimeIndex):  # exact integers in the index's unit; NaT is numpy's NaT integer
+        tz = None if level.tz is None else str(level.tz)
+        return {"type": "datetime", "unit": level.unit, "tz": tz, "freq": level.freqstr, "values": level.asi8.tolist()}
+    values = [None if missing else v for v, missing in zip(level.tolist(), level.isna().tolist(), strict=True)]
+    if level.dtype.kind in "iufb":
+        return {"type": "number", "dtype": str(level.dtype), "values": values}
+    if all(v is None or isinstance(v, str) for v in values):
+        return {"type": "str", "dtype": str(level.dtype), "values": values}
+    raise TypeError(f"an index of {level.dtype} values is not stored")  # positions are, instead
+
+
+def _decode_index(encoded: str) -> pd.Index:
+    data = json.loads(encoded)
+    if data["kind"] == "range":
+        start, stop, step = (int(n) for n in data["range"])
+        return pd.RangeIndex(start, stop, step, name=data["names"][0])
+    levels = [_decode_level(level) for level in data["levels"]]
+    if data["kind"] == "multi":
+        return pd.MultiIndex.from_arrays(levels, names=data["names"])
+    (level,) = levels
+    return level.rename(data["names"][0])
+
+
+def _decode_level(data: Mapping[str, Any]) -> pd.Index:
+    values = data["values"]
+    if data["type"] == "datetime":
+        stamps = pd.DatetimeIndex(np.array(values, dtype=np.int64).view(f"M8[{data['unit']}]"))
+        stamps = stamps if data["tz"] is None else stamps.tz_localize("UTC").tz_convert(data["tz"])
+        return pd.DatetimeIndex(stamps, freq=data["freq"])  # a freq the stamps do not follow is refused
+    # Plain data dtypes only, whatever a tampered journal names.
+    dtype = pd.api.types.pandas_dtype(data["dtype"])
+    number = data["type"] == "number" and dtype.kind in "iufb" and not isinstance(dtype, pd.CategoricalDtype)
+    text = data["type"] == "str" and (dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype))
+    if not (number or text):
+        raise ValueError(f"an index level of {data['type']} {dtype} is not accepted")
+    level: pd.Index = pd.Index(values, dtype=dtype)
+    return level
