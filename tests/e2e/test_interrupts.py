@@ -181,6 +181,30 @@ async def test_after_24_hours_resume_checks_with_a_dry_run_before_it_resends(san
     # Nothing deleted twice: every contact was deleted by exactly one execution.
     deleted = [cid for e in sandbox.execution_log() if e["outcome"] == "executed" for cid in e["deleted_ids"] or ()]
     assert len(deleted) == len(set(deleted)) == 200
+    # The journal holds the key and body each resent batch was actually sent with.
+    resent = {e["idempotency_key"] for e in new if e["dry_run"] is False}
+    with sqlite3.connect(journal) as db:
+        journaled = {key for (key,) in db.execute("SELECT idempotency_key FROM batches WHERE phase = 'delete'")}
+    assert resent and resent <= journaled
+
+
+async def test_resuming_a_declined_run_confirms_a_current_plan_not_a_replay(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Regression: the resumed run replayed the stored dry-run answers and asked to confirm a stale plan.
+    existing = sandbox.seed(300)
+    opts = dict(api_key=sandbox.api_key, base_url=sandbox.base_url, journal=tmp_path / "j.sqlite3",
+                progress=False, verbose=False)
+    with pytest.raises(leadlex_nb.ConfirmationDeclined) as declined:
+        await pd.Series(existing[:200]).leadlex.abulk_delete(confirm=lambda plan: False, **opts)
+    await pd.Series(existing[:50]).leadlex.abulk_delete(confirm=False, **opts)  # someone else, meanwhile
+    shown: list[leadlex_nb.PlanSummary] = []
+
+    def confirm(plan: leadlex_nb.PlanSummary) -> bool:
+        shown.append(plan)
+        return True
+
+    result = await leadlex_nb.aresume(declined.value.run_id, confirm=confirm, **opts)
+    assert shown[0].counts == {"would_delete": 150, "not_found": 50}
+    assert result["status"].astype(str).value_counts().to_dict() == {"deleted": 150, "not_found": 50}
 
 
 CLIENT_SCRIPT = """
