@@ -6,6 +6,8 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 from leadlex_nb.transport import Answer
@@ -103,3 +105,21 @@ class FakeApi:
                 await self.hold_deletes.wait()
         return answer(200, {"data": {"deleted_count": len(found), "not_found_count": len(ids) - len(found),
                                      "errors": []}})
+
+
+SERVER_NOW = 1_708_869_600.0  # 2024-02-25T14:00:00Z, as the server's Date header says
+RESET = 1_708_905_600.0  # 2024-02-26T00:00:00Z, the example X-RateLimit-Reset from the docs
+
+
+def http_date(epoch: float) -> str:
+    return format_datetime(datetime.fromtimestamp(epoch, timezone.utc), usegmt=True)
+
+
+def quota_headers(remaining: int, *, reset: float = RESET, limit: int = 1000) -> dict[str, str]:
+    """The daily-quota headers of one answer, with the server's Date."""
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(int(reset)),
+        "Date": http_date(SERVER_NOW),
+    }

@@ -10,28 +10,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
-from datetime import datetime, timezone
-from email.utils import format_datetime
 
 import pytest
+from fakes import RESET, SERVER_NOW, FakeClock, quota_headers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadlex_nb.limits import RateLimit, resolve_rate_limit
 from leadlex_nb.pacing import RateGovernor
 from leadlex_nb.quota import QuotaExhausted
-
-try:  # works whether or not tests/engine becomes a package
-    from .fakes import FakeClock
-except ImportError:
-    from fakes import FakeClock  # type: ignore[no-redef,import-not-found,unused-ignore]
-
-SERVER_NOW = 1_708_869_600.0  # 2024-02-25T14:00:00Z, as the server's Date header says
-RESET = 1_708_905_600.0  # 2024-02-26T00:00:00Z, the example X-RateLimit-Reset from the docs
-
-
-def http_date(epoch: float) -> str:
-    return format_datetime(datetime.fromtimestamp(epoch, timezone.utc), usegmt=True)
 
 
 def most_in_any_window(times: Sequence[float], window: float) -> int:
@@ -50,14 +37,6 @@ def governor(clock: FakeClock, limit: RateLimit | None, **kwargs: float) -> Rate
         limit, clock=clock.monotonic, sleep=clock.sleep, wall_clock=clock.time, **kwargs
     )
 
-
-def quota_headers(remaining: int, *, reset: float = RESET, limit: int = 1000) -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(limit),
-        "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Reset": str(int(reset)),
-        "Date": http_date(SERVER_NOW),
-    }
 
 
 # ================================================================ pacing to a known limit

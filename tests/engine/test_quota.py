@@ -4,30 +4,13 @@ from __future__ import annotations
 
 import math
 import pickle
-from datetime import datetime, timezone
-from email.utils import format_datetime
 
 import pytest
+from fakes import RESET, SERVER_NOW, http_date, quota_headers
 from hypothesis import given
 from hypothesis import strategies as st
 
 from leadlex_nb.quota import QuotaExhausted, QuotaInfo, parse_quota_headers
-
-SERVER_NOW = 1_708_869_600.0  # 2024-02-25T14:00:00Z, as the server's Date header says
-RESET = 1_708_905_600.0  # 2024-02-26T00:00:00Z, the example X-RateLimit-Reset from the docs
-
-
-def http_date(epoch: float) -> str:
-    return format_datetime(datetime.fromtimestamp(epoch, timezone.utc), usegmt=True)
-
-
-def quota_headers(remaining: int, *, reset: float = RESET, limit: int = 1000) -> dict[str, str]:
-    return {
-        "X-RateLimit-Limit": str(limit),
-        "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Reset": str(int(reset)),
-        "Date": http_date(SERVER_NOW),
-    }
 
 
 def test_epoch_reset_is_moved_onto_the_local_clock_using_the_date_header() -> None:
