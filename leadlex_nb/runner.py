@@ -24,7 +24,6 @@ from leadlex_nb.attribution import Ambiguity, attribute, with_unresolved
 from leadlex_nb.config import Settings
 from leadlex_nb.errors import (
     ConfirmationDeclined,
-    JournalError,
     LeadLexError,
     NothingToDeleteError,
     RunInterrupted,
@@ -34,6 +33,7 @@ from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
 from leadlex_nb.pacing import RateGovernor
 from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, Batch, Phase, build_batches, deletion_batches
+from leadlex_nb.recorder import Recorder
 from leadlex_nb.results import Outcome
 from leadlex_nb.resume import ResumePoint, recheck_expired
 from leadlex_nb.sender import Failure, Reply, Sender, Stats, StopState, gather_bounded, quota_shortfall_error
@@ -69,7 +69,6 @@ class Run:
         self.ids = ids
         self.dry_run = dry_run
         self.hooks = hooks
-        self.journal = journal
         self.run_id = run_id or uuid.uuid4().hex[:16]
         self.stats = Stats()
         self.dry_outcomes: dict[str, Outcome] = {}
@@ -77,6 +76,7 @@ class Run:
         self.plan: list[str] | None = None
         self.notes: list[str] = []
         self.stop = StopState(hooks.announce)
+        self.recorder = Recorder(journal, self.run_id, self.stop)
         self._given_transport = transport
         self._governor = governor or RateGovernor(settings.rate_limit, learn_window=settings.rate_window)
         self._rand, self._sleep = rand, sleep
@@ -106,11 +106,8 @@ class Run:
 
     async def execute(self) -> pd.DataFrame:
         unique = self._unique_ids()
-        if self.journal is not None:
-            self.journal.start_run(
-                self.run_id, base_url=self.settings.base_url, key_fingerprint=self.settings.api_key.fingerprint,
-                dry_run=self.dry_run, meta={"batch_size": self.settings.batch_size}, ids=self.ids,
-            )
+        self.recorder.start(base_url=self.settings.base_url, key_fingerprint=self.settings.api_key.fingerprint,
+                            dry_run=self.dry_run, meta={"batch_size": self.settings.batch_size}, ids=self.ids)
         async with self._connected():
             return await self._guarded(self._full_run(unique))
 
@@ -125,7 +122,7 @@ class Run:
             # The plan was never confirmed: it may be stale, so the dry run is done again, under
             # new keys (the old ones would replay the old answers).
             self._dry_round = uuid.uuid4().hex[:8]
-            self._record(lambda j: j.forget_phase(self.run_id, DRY_RUN))
+            self.recorder.forget(DRY_RUN)
             self.dry_outcomes = {}
             unique = self._unique_ids()
             async with self._connected():
@@ -135,22 +132,22 @@ class Run:
             checked = await recheck_expired(self.run_id, point.expired, self._send)
             self.delete_outcomes.update(checked.failed)
             self.delete_outcomes.update(checked.gone)
-            self._record_outcomes(DELETE, checked.gone)
+            self.recorder.outcomes(DELETE, checked.gone)
             await self._delete_phase(list(point.fresh) + checked.resend)
-            self._set_state("finished")
+            self.recorder.state("finished")
             return self._result()
 
         async with self._connected():
             return await self._guarded(finish())
 
     async def _full_run(self, unique: list[str]) -> pd.DataFrame:
-        self._set_state("dry_run")
+        self.recorder.state("dry_run")
         await self._dry_run_phase(unique)
         if not self.dry_run:
             batches = self._delete_plan(unique)
             await self._confirm(self._summarise_plan(unique, batches))
             await self._delete_phase(batches)
-        self._set_state("finished")
+        self.recorder.state("finished")
         return self._result()
 
     def _unique_ids(self) -> list[str]:
@@ -164,7 +161,7 @@ class Run:
         try:
             return await work
         except asyncio.CancelledError:
-            self._set_state("interrupted", quiet=True)
+            self.recorder.state("interrupted", quiet=True)
             raise RunInterrupted(
                 f"run {self.run_id} interrupted; requests in flight are marked unknown. "
                 f"Finish it with leadlex_nb.resume({self.run_id!r})",
@@ -173,7 +170,7 @@ class Run:
         except LeadLexError as error:
             if error.result is None:
                 error.result, error.run_id = self._result(), self.run_id
-            self._set_state("stopped", quiet=True)
+            self.recorder.state("stopped", quiet=True)
             raise
 
     # -- plumbing ----------------------------------------------------------------------
@@ -212,36 +209,17 @@ class Run:
             raise RuntimeError("the run is not connected")
         return self._sender
 
-    def _record(self, write: Callable[[Journal], None]) -> bool:
-        """Write to the journal; a failure stops the run like any other stop (nothing unrecorded is sent)."""
-        if self.journal is None:
-            return True
-        try:
-            write(self.journal)
-        except JournalError as error:
-            self.stop.stop(error)
-            return False
-        return True
-
-    def _set_state(self, state: str, *, quiet: bool = False, plan_fingerprint: str | None = None) -> None:
-        recorded = self._record(lambda j: j.set_state(self.run_id, state, plan_fingerprint=plan_fingerprint))
-        if not recorded and not quiet:
-            self.stop.raise_if_stopped()
-
     def _check_quota(self, needed: int) -> None:
         shortfall = quota_shortfall_error(needed, self._governor.quota)
         if shortfall is not None:
             self.stop.stop(shortfall)
-
-    def _record_outcomes(self, phase: Phase, outcomes: Mapping[str, Outcome]) -> None:
-        self._record(lambda j: j.record_outcomes(self.run_id, phase, outcomes))
 
     def _batches(self, phase: Phase, ids: Sequence[str], **options: Any) -> list[Batch]:
         return build_batches(self.run_id, phase, ids, size=options.pop("size", self.settings.batch_size), **options)
 
     async def _send(self, batch: Batch) -> Reply | Failure:
         """Journal the batch as sending, then send it; an unjournaled batch is never sent."""
-        if not self._record(lambda j: j.sending(self.run_id, batch)):
+        if not self.recorder.sending(batch):
             return Failure("not_sent", "journal_error", f"not sent: {self.stop.error}", 0, None)
 
         def leaving() -> None:
@@ -256,19 +234,13 @@ class Run:
         target.update(outcomes)
         if batch.phase == DELETE:
             self._unsettled.pop(batch.index, None)
-        answer = None if reply is None else {
-            "deleted_count": reply.answer.deleted_count, "not_found_count": reply.answer.not_found_count,
-            "errors": [e.__dict__ for e in reply.answer.errors]}
-        self._record(lambda j: j.answered(
-            self.run_id, batch, state=state, http_status=200 if reply else None,
-            request_id=reply.request_id if reply else None, answer=answer, outcomes=outcomes))
+        self.recorder.answered(batch, reply, outcomes, state)
 
     # -- dry run and attribution -------------------------------------------------------
 
     async def _dry_run_phase(self, unique: list[str]) -> None:
         batches = self._batches(DRY_RUN, unique, key_round=self._dry_round)
-        self._record(lambda j: j.plan_batches(self.run_id, batches))
-        self.stop.raise_if_stopped()
+        self.recorder.planned(batches)
         bar = self.hooks.progress(len(unique), "dry run")
         ambiguities: list[Ambiguity] = []
         try:
@@ -281,7 +253,7 @@ class Run:
             bar.close()
         self.stop.raise_if_stopped()
         if ambiguities:
-            self._record_outcomes(DRY_RUN, await self._attribute(ambiguities))
+            self.recorder.outcomes(DRY_RUN, await self._attribute(ambiguities))
 
     async def _dry_run_batch(self, batch: Batch, ambiguities: list[Ambiguity], bar: Progress) -> bool:
         reply = await self._send(batch)
@@ -335,7 +307,7 @@ class Run:
                               notes=self.notes, with_rows=self.hooks.confirm is not None)
 
     async def _confirm(self, summary: PlanSummary) -> None:
-        self._set_state("confirming", plan_fingerprint=summary.fingerprint)
+        self.recorder.state("confirming", plan_fingerprint=summary.fingerprint)
         if summary.to_delete == 0:
             self.hooks.announce("nothing to delete: the dry run found no deletable contact")
             return
@@ -355,9 +327,8 @@ class Run:
     async def _delete_phase(self, batches: list[Batch]) -> None:
         if not batches:
             return
-        self._set_state("deleting")
-        self._record(lambda j: j.plan_batches(self.run_id, batches))
-        self.stop.raise_if_stopped()
+        self.recorder.state("deleting")
+        self.recorder.planned(batches)
         self.plan = [cid for b in batches for cid in b.ids] if self.plan is None else self.plan
         bar = self.hooks.progress(sum(len(b.ids) for b in batches), "delete")
         try:
