@@ -27,6 +27,7 @@ from leadlex_nb.errors import (
 )
 from leadlex_nb.hooks import PlanSummary, StopSignal
 from leadlex_nb.limits import RateLimit
+from leadlex_nb.notebook import DeletionRun, ResultPending
 from leadlex_nb.results import STATUSES
 from leadlex_nb.retry import RetryPolicy
 
@@ -36,6 +37,7 @@ __all__ = [
     "ColumnNotFoundError",
     "ConfigurationError",
     "ConfirmationDeclined",
+    "DeletionRun",
     "JournalError",
     "LeadLexError",
     "NothingToDeleteError",
@@ -43,6 +45,7 @@ __all__ = [
     "PlanSummary",
     "QuotaError",
     "RateLimit",
+    "ResultPending",
     "ResumeError",
     "RetryPolicy",
     "RunInterrupted",

@@ -1,6 +1,9 @@
 """The ``.leadlex`` accessor on DataFrame and Series: a thin adapter over :mod:`leadlex_nb.api`.
 
-It keeps no state: pandas caches accessors per object and drops them on copy or pickle.
+It keeps no state: pandas caches accessors per object and drops them on copy or pickle. In a Jupyter
+kernel, with ``confirm`` omitted and ``dry_run`` false, ``bulk_delete`` hands over to
+:mod:`leadlex_nb.notebook`, which returns a deletion handle whose panel asks (a running cell cannot
+receive a click); every other call returns the result frame from :mod:`leadlex_nb.api`.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from leadlex_nb import api
+from leadlex_nb import api, notebook
 from leadlex_nb.errors import ColumnNotFoundError, ConfigurationError
+from leadlex_nb.notebook import DeletionRun
 
 _DOC = """
         Parameters
@@ -23,7 +27,10 @@ _DOC = """
         dry_run : bool, default False
             Only look: run the dry run and return ``would_delete`` / ``not_found`` / ... statuses.
         confirm : omitted, False or callable
-            Omitted: ask (a typed prompt in a terminal; declines where nobody can answer).
+            Omitted: ask. In a Jupyter kernel, ``bulk_delete`` returns a :class:`~leadlex_nb.notebook.DeletionRun`
+            once the dry run is done: its panel shows the plan with ``Delete N contacts`` and ``Cancel``
+            buttons (``run.confirm()`` / ``run.cancel()`` from code; ``run.result`` / ``run.wait()`` give
+            the frame). In a terminal: a typed prompt. Elsewhere (no one to answer): declines.
             False: delete the dry-run plan without asking (scripts, CI). A callable gets the
             :class:`~leadlex_nb.runner.PlanSummary` and returns (or awaits) True to go ahead.
         plan : "starter" | "pro" | "org" | int | RateLimit, optional
@@ -51,7 +58,7 @@ _DOC = """
 
         Returns
         -------
-        DataFrame
+        DataFrame (or, in a kernel with ``confirm`` omitted, a DeletionRun whose ``result`` is it)
             One row per input row, with the input's index: ``contact_id``, ``status``,
             ``error_code``, ``error_message``, ``batch``, ``attempts``, ``request_id``,
             ``duplicate``. ``result.attrs["leadlex"]`` holds the run id and request counts.
@@ -63,7 +70,7 @@ def _series_of(frame: pd.DataFrame, column: Any) -> pd.Series:
         raise ColumnNotFoundError(
             f"column {column!r} is not in the DataFrame; its columns are {list(frame.columns)[:20]!r}"
         )
-    values = frame[column]
+    values: pd.Series | pd.DataFrame = frame[column]
     if isinstance(values, pd.DataFrame):
         raise ConfigurationError(f"column {column!r} appears {values.shape[1]} times; name a unique column")
     return values
@@ -76,11 +83,17 @@ class LeadLexFrameAccessor:
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
 
-    def bulk_delete(self, column: Any, **options: Any) -> pd.DataFrame:
-        return api.bulk_delete(_series_of(self._frame, column), **options)
+    def bulk_delete(self, column: Any, **options: Any) -> pd.DataFrame | DeletionRun:
+        values = _series_of(self._frame, column)
+        if notebook.wants_handle(options):
+            return notebook.bulk_delete(values, options)
+        return api.bulk_delete(values, **options)
 
-    async def abulk_delete(self, column: Any, **options: Any) -> pd.DataFrame:
-        return await api.abulk_delete(_series_of(self._frame, column), **options)
+    async def abulk_delete(self, column: Any, **options: Any) -> pd.DataFrame | DeletionRun:
+        values = _series_of(self._frame, column)
+        if notebook.wants_handle(options):
+            return await notebook.abulk_delete(values, options)
+        return await api.abulk_delete(values, **options)
 
     bulk_delete.__doc__ = "Delete the contacts whose UUIDs are in ``column``.\n" + _DOC
     abulk_delete.__doc__ = "Async :meth:`bulk_delete`, for code already inside an event loop.\n" + _DOC
@@ -93,10 +106,14 @@ class LeadLexSeriesAccessor:
     def __init__(self, series: pd.Series) -> None:
         self._series = series
 
-    def bulk_delete(self, **options: Any) -> pd.DataFrame:
+    def bulk_delete(self, **options: Any) -> pd.DataFrame | DeletionRun:
+        if notebook.wants_handle(options):
+            return notebook.bulk_delete(self._series, options)
         return api.bulk_delete(self._series, **options)
 
-    async def abulk_delete(self, **options: Any) -> pd.DataFrame:
+    async def abulk_delete(self, **options: Any) -> pd.DataFrame | DeletionRun:
+        if notebook.wants_handle(options):
+            return await notebook.abulk_delete(self._series, options)
         return await api.abulk_delete(self._series, **options)
 
     bulk_delete.__doc__ = "Delete the contacts whose UUIDs are in this Series.\n" + _DOC

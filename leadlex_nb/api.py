@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -57,12 +56,12 @@ def _confirm_hook(confirm: Any, dry_run: bool) -> Confirm | None:
 
 
 def _hooks(confirm: Confirm | None, progress: bool, verbose: bool, stop: StopSignal | None = None) -> Hooks:
-    from leadlex_nb.progress import tqdm_progress
+    from leadlex_nb.progress import note, tqdm_progress
 
     def announce(message: str) -> None:
         log.info("%s", message)
         if verbose:
-            print(message, file=sys.stderr, flush=True)
+            note(message)  # a plain line on stdout in a notebook (no red stderr box); stderr in a terminal
 
     hooks = Hooks(confirm=confirm, announce=announce, stop=stop)
     if progress:

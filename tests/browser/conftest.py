@@ -2,8 +2,8 @@
 
 Recipe (../shared/guide/testing.md): Debian's ``/usr/bin/chromium`` driven by the ``playwright`` package
 (never ``playwright install``), ``jupyter lab`` on a free loopback port without a token, and a temporary
-``HOME`` and ``JUPYTER_*`` directories so nothing is written into the real ones. JupyterLab and the
-browser live for the whole session (starting them costs seconds); each test gets its own notebook,
+``HOME`` and ``JUPYTER_*`` directories so nothing is written into the real ones. JupyterLab lives for the
+whole session and the browser for a test module (starting them costs seconds); each test gets its own notebook,
 its own kernel (shut down after the test) and its own browser context.
 
 The LeadLex sandbox runs in the pytest process (the ``sandbox`` fixture) and the notebook's kernel
@@ -61,7 +61,8 @@ ENV_CELL = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
-        if Path(str(item.fspath)).is_relative_to(here) and item.get_closest_marker("browser") is None:
+        uses_lab = "lab" in getattr(item, "fixturenames", ())
+        if Path(str(item.fspath)).is_relative_to(here) and uses_lab and item.get_closest_marker("browser") is None:
             item.add_marker(pytest.mark.browser)
 
 
@@ -91,8 +92,12 @@ class Lab:
     env: dict[str, str]   # the environment the server (and so every kernel) runs in
     log: Path
 
-    def write_notebook(self, name: str, cells: Sequence[str], sandbox: Sandbox | None = None) -> str:
-        """A notebook of code cells; with a sandbox, the first cell loads its address and key."""
+    def write_notebook(self, name: str, cells: Sequence[str], sandbox: Sandbox | None = None,
+                       files: dict[str, str] | None = None) -> str:
+        """A notebook of code cells (and ``files`` beside it); with a sandbox, the first cell loads its
+        address and key."""
+        for file_name, content in (files or {}).items():
+            (self.root / file_name).write_text(content)
         env: dict[str, str] = {}
         if sandbox is not None:
             env = {"LEADLEX_BASE_URL": sandbox.base_url, "LEADLEX_API_KEY": sandbox.api_key}
@@ -166,8 +171,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             server.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(lab: Lab) -> Iterator[Any]:
+    # Module scope, not session: while sync Playwright is open, its event loop counts as running in
+    # this thread, and the rest of the suite calls asyncio.run().
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -219,7 +226,12 @@ class Notebook:
             self.wait_cell_done(index, timeout_ms)
 
     def wait_idle(self, timeout_ms: int = 120_000) -> None:
-        self.page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=timeout_ms)
+        """Until the status bar says the kernel is idle (the toolbar's indicator says "idle" before
+        there is a kernel at all)."""
+        self.page.wait_for_function(
+            "() => /ipykernel\\) \\| Idle/.test(document.querySelector('#jp-main-statusbar')?.innerText || '')",
+            timeout=timeout_ms,
+        )
 
     def wait_cell_done(self, index: int, timeout_ms: int = 120_000) -> None:
         """Until the cell's prompt shows an execution count (``[3]:``, not ``[*]:`` or ``[ ]:``)."""
@@ -238,7 +250,7 @@ class Notebook:
     # -- reading --------------------------------------------------------------------------------
 
     def output(self, index: int) -> Any:
-        return self.cell(index).locator(".jp-OutputArea")
+        return self.cell(index).locator(".jp-Cell-outputArea")
 
     def output_text(self, index: int) -> str:
         return str(self.output(index).inner_text())
@@ -291,11 +303,11 @@ def notebook_page(lab: Lab, browser: Any, request: pytest.FixtureRequest) -> Ite
 
 @pytest.fixture
 def open_notebook(lab: Lab, notebook_page: Any, request: pytest.FixtureRequest) -> Any:
-    """``open_notebook(cells, sandbox=None)``: write a notebook for this test and open it."""
+    """``open_notebook(cells, sandbox=None, files=None)``: write a notebook for this test and open it."""
     stem = re.sub(r"[^\w.-]+", "_", request.node.name)
 
-    def open_(cells: Sequence[str], sandbox: Sandbox | None = None) -> Notebook:
-        name = lab.write_notebook(f"{stem}.ipynb", cells, sandbox)
+    def open_(cells: Sequence[str], sandbox: Sandbox | None = None, files: dict[str, str] | None = None) -> Notebook:
+        name = lab.write_notebook(f"{stem}.ipynb", cells, sandbox, files)
         return Notebook(notebook_page, lab, name, ARTIFACTS / stem).open()
 
     return open_

@@ -7,6 +7,10 @@ The browser tests (tests/browser) click the same buttons in JupyterLab.
 
 from __future__ import annotations
 
+import _thread
+import asyncio
+import html
+import signal
 import threading
 import time
 import traceback
@@ -64,7 +68,7 @@ def assert_clean(result: pd.DataFrame, sandbox: Sandbox, before: set[str], run_i
 
 
 def test_the_call_returns_a_handle_after_the_dry_run_and_sends_no_delete(sandbox: Sandbox, tmp_path: Path) -> None:
-    values, ids = frame_for(sandbox, 120)
+    values, _ = frame_for(sandbox, 120)
     before = sandbox.existing_ids()
     run = start(sandbox, tmp_path, values)
 
@@ -75,7 +79,7 @@ def test_the_call_returns_a_handle_after_the_dry_run_and_sends_no_delete(sandbox
     assert set(run.dry_run_result["status"].astype(str)) == {"would_delete", "not_found", "invalid"}
     assert deletes(sandbox) == [] and sandbox.existing_ids() == before
     with pytest.raises(ResultPending, match="awaits a decision"):
-        run.result
+        _ = run.result
     started = time.monotonic()
     with pytest.raises(ResultPending, match="nobody can click"):
         run.wait()
@@ -106,7 +110,7 @@ def test_confirm_from_code_deletes_exactly_the_plan(sandbox: Sandbox, tmp_path: 
 
 
 def test_cancel_sends_nothing_and_planned_rows_end_not_sent(sandbox: Sandbox, tmp_path: Path) -> None:
-    values, ids = frame_for(sandbox, 50)
+    values, _ = frame_for(sandbox, 50)
     before = sandbox.existing_ids()
     run = start(sandbox, tmp_path, values)
 
@@ -179,7 +183,7 @@ def test_stop_mid_deletion_keeps_an_honest_partial_result_and_resume_finishes(
     assert run.status == "deleting"
     assert not run._panel.stop_button.layout.display  # Stop shows once the deletion runs
     with pytest.raises(ResultPending, match="deletion is running"):
-        run.result
+        _ = run.result
     with pytest.raises(WaitTimeout):
         run.wait(0.05)
     deadline = time.monotonic() + 20
@@ -207,7 +211,7 @@ def test_a_401_during_the_deletion_shows_in_the_panel_and_keeps_the_partial_resu
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     key = sandbox.create_key()
-    values, ids = frame_for(sandbox, 60)
+    values, _ = frame_for(sandbox, 60)
     before = sandbox.existing_ids()
     run = start(sandbox, tmp_path, values, api_key=key)
     sandbox.revoke_key(key)
@@ -215,7 +219,9 @@ def test_a_401_during_the_deletion_shows_in_the_panel_and_keeps_the_partial_resu
 
     assert run.status == "stopped" and isinstance(run.error, AuthenticationError)
     assert run.result is result and set(result["status"].astype(str)) <= {"not_sent", "not_found", "invalid"}
-    assert "Stopped:" in run._panel.message.value and "401" in run._panel.message.value or "key" in run._panel.message.value
+    shown = html.unescape(run._panel.message.value)
+    assert "Stopped: the API key was refused (401" in shown
+    assert f"leadlex_nb.resume({run.run_id!r})" in shown
     assert sandbox.existing_ids() == before
 
 
@@ -232,6 +238,29 @@ def test_errors_before_the_plan_raise_at_once_with_a_short_traceback(sandbox: Sa
         notebook.bulk_delete(values, {**options(sandbox, tmp_path), "api_key": None}, widgets=True)
     with pytest.raises(NothingToDeleteError):
         notebook.bulk_delete(pd.Series(["junk", None]), options(sandbox, tmp_path), widgets=True)
+
+
+def test_the_kernel_stop_button_during_the_dry_run_raises_run_interrupted_with_the_partial_result(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    values, _ = frame_for(sandbox, 200)
+    sandbox.set_faults(Faults(latency=0.3))
+
+    def press_stop() -> None:  # what ipykernel's interrupt does to a running cell
+        deadline = time.monotonic() + 20
+        while not sandbox.execution_log() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _thread.interrupt_main()
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=press_stop, daemon=True).start()
+        with pytest.raises(RunInterrupted, match="resume") as caught:
+            notebook.bulk_delete(values, options(sandbox, tmp_path, batch_size=20, concurrency=1), widgets=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert caught.value.result is not None and len(caught.value.result) == len(values)
+    assert deletes(sandbox) == []
 
 
 def test_nothing_deletable_returns_the_frame_without_a_handle(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -268,9 +297,35 @@ def test_the_accessor_hands_over_only_in_a_kernel_with_confirm_omitted(
     run = frame["contact_id"].leadlex.bulk_delete(**opts)
     assert isinstance(run, DeletionRun)
     run.cancel().wait(30)
+    run = asyncio.run(frame.leadlex.abulk_delete("contact_id", **opts))
+    assert isinstance(run, DeletionRun)
+    run.cancel().wait(30)
     assert deletes(sandbox) == []
     done = frame.leadlex.bulk_delete("contact_id", confirm=False, **opts)
     assert isinstance(done, pd.DataFrame) and set(done.loc[done["status"] == "deleted", "contact_id"]) == set(ids)
+
+
+async def test_the_async_call_returns_the_same_handle_without_blocking_the_loop(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    values, ids = frame_for(sandbox, 40)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.ensure_future(tick())
+    sandbox.set_faults(Faults(latency=0.2))  # a dry run long enough for the caller's loop to tick
+    run = await notebook.abulk_delete(values, options(sandbox, tmp_path), widgets=True)
+    ticker.cancel()
+    assert isinstance(run, DeletionRun) and run.status == "awaiting_decision"
+    assert ticks > 5
+    sandbox.set_faults(None)
+    result = await asyncio.to_thread(run.confirm().wait, 30)
+    assert set(result.loc[result["status"] == "deleted", "contact_id"]) == set(ids)
 
 
 def test_the_panel_and_its_text_never_show_the_key(sandbox: Sandbox, tmp_path: Path) -> None:
