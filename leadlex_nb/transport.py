@@ -162,9 +162,13 @@ class HttpTransport:
             failure = TransportFailure("timeout", self._describe(exc) or "timed out")
         except (aiohttp.ClientError, OSError) as exc:
             failure = TransportFailure("connection", self._describe(exc))
-        # Raised outside the except blocks so the aiohttp exception (whose repr may hold the
-        # request headers) is not even kept as __context__.
-        raise failure
+        # The aiohttp exception (whose repr may hold the request headers) must not ride along as
+        # __context__. Raising outside the except blocks is not enough on Python 3.10, where a
+        # coroutine still reports it as being handled here, so the link is cut as it propagates.
+        try:
+            raise failure
+        finally:
+            failure.__context__ = None
 
     def _describe(self, exc: BaseException) -> str:
         # Never include headers; scrub the key in case a server or proxy echoed it.
