@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from leadlex_nb.config import Settings, default_journal_path, resolve_settings
+from leadlex_nb.config import Settings, check_flag, default_journal_path, resolve_settings
 from leadlex_nb.defaults import (
     DEFAULT_ATTRIBUTION_BUDGET,
     DEFAULT_BATCH_SIZE,
@@ -94,6 +94,7 @@ async def abulk_delete(
     See :meth:`LeadLexAccessor.bulk_delete` for the parameters. ``stop``, set from any thread,
     stops the run: no new request, those in flight finish and are recorded.
     """
+    dry_run = check_flag("dry_run", dry_run)
     settings = resolve_settings(
         api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size,
         concurrency=concurrency, timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota,

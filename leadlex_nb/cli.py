@@ -3,44 +3,225 @@
 ::
 
     leadlex-nb sandbox [--port N] [--seed-contacts N] [--db PATH] [--profile NAME]
-    leadlex-nb delete contacts.csv [--column contact_id] [--dry-run] [--yes] [--out result.csv]
+    leadlex-nb delete contacts.csv [--column contact_id] [--dry-run] [--yes] [--out result.csv|.parquet]
     leadlex-nb resume RUN_ID [--yes] [--out result.csv]
-    leadlex-nb runs
+    leadlex-nb runs [--journal PATH]
 
 The key comes from ``LEADLEX_API_KEY`` (never from an argument, so it stays out of shell
 history and process lists); the URL from ``--base-url`` or ``LEADLEX_BASE_URL``.
-Exit codes: 0 done, 1 some rows not settled (unknown / not_sent / error), 2 usage or
-configuration error, 3 stopped (auth, permission, quota, declined, interrupted).
+
+Every failure ends with one line on stderr (no traceback) and its own exit code
+(the README's "Command line" section has the same table):
+
+===  =====================================================================================
+0    done: every row settled
+1    some rows unsettled (``unknown``, ``not_sent``, ``error``, ``unresolved``), including
+     a server that could not be reached (stderr says so): resume or run them again
+2    usage: bad arguments; an input file that cannot be read, lacks the column or holds no
+     valid ID; an ``--out`` file that cannot be written; Parquet without pyarrow
+3    configuration: no key, a refused base URL, an option value out of range
+4    stopped by the API: 401 (key refused), 403 (permission missing), the daily quota
+5    journal: no journal at the path given, or it cannot be written or read; a run that
+     cannot be resumed (unknown id, another key)
+6    declined: the plan was not confirmed; nothing was deleted
+70   internal error: a bug in leadlex-nb (please report it)
+130  interrupted (Ctrl-C); ``leadlex-nb resume RUN_ID`` finishes the run
+===  =====================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 from leadlex_nb.defaults import (
     DEFAULT_ATTRIBUTION_BUDGET,
+    DEFAULT_BASE_URL,
+    DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
     DEFAULT_ID_COLUMN,
+    DEFAULT_RATE_WINDOW_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
     ENV_BASE_URL,
     ENV_JOURNAL,
 )
 
-EXIT_OK, EXIT_UNSETTLED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
-
-
-def _read_table(path: Path, column: str) -> Any:
+if TYPE_CHECKING:
     import pandas as pd
 
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path, columns=[column])
-    # IDs are read as text: never let pandas turn them into numbers or dates.
-    return pd.read_csv(path, dtype={column: "string"}, keep_default_na=False, na_values=[""])
+    from leadlex_nb.hooks import PlanSummary
+
+EXIT_OK = 0
+EXIT_UNSETTLED = 1
+EXIT_USAGE = 2
+EXIT_CONFIGURATION = 3
+EXIT_API_STOP = 4
+EXIT_JOURNAL = 5
+EXIT_DECLINED = 6
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+UNSETTLED = ("unknown", "not_sent", "error", "unresolved")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+PYARROW_HINT = "Parquet needs pyarrow: pip install 'leadlex-nb[parquet]' (or pyarrow)"
 
 
-def _finish(result: Any, out: str | None) -> int:
+class CliError(Exception):
+    """A failure the command line reports as one line with its own exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _usage(message: str) -> NoReturn:
+    raise CliError(message, EXIT_USAGE)
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def _require_pyarrow() -> None:
+    if importlib.util.find_spec("pyarrow") is None:
+        _usage(PYARROW_HINT)
+
+
+def _read_table(path: Path, column: str) -> pd.DataFrame:
+    """The input file as a frame with ``column``; any failure is a one-line usage error."""
+    import pandas as pd
+
+    from leadlex_nb.errors import ColumnNotFoundError
+
+    if not path.exists():
+        _usage(f"no such file: {path}")
+    if path.is_dir():
+        _usage(f"{path} is a directory, not a CSV or Parquet file")
+    try:
+        if _is_parquet(path):
+            _require_pyarrow()
+            parquet = importlib.import_module("pyarrow.parquet")  # an optional extra, without type stubs
+            names = list(parquet.read_schema(path).names)
+            if column not in names:
+                raise ColumnNotFoundError(f"column {column!r} is not in {path}; its columns are {names[:20]!r} "
+                                          "(name the column of contact IDs with --column)")
+            frame = pd.read_parquet(path, columns=[column])
+        else:
+            # IDs are read as text: never let pandas turn them into numbers or dates. "utf-8-sig"
+            # also reads the byte-order mark that spreadsheet programs put before the header.
+            frame = pd.read_csv(path, dtype={column: "string"}, keep_default_na=False, na_values=[""],
+                                encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        _usage(f"cannot read {path}: it is not UTF-8 text (byte 0x{error.object[error.start]:02x}: {error.reason}); "
+               "save it as UTF-8 CSV, or as Parquet")
+    except pd.errors.EmptyDataError:
+        _usage(f"{path} is empty")
+    except OSError as error:
+        _usage(f"cannot read {path}: {error.strerror or error}")
+    except ColumnNotFoundError:
+        raise
+    except (ValueError, ImportError) as error:  # pandas' ParserError, pyarrow's ArrowInvalid (not Parquet)
+        _usage(f"cannot read {path} as {'Parquet' if _is_parquet(path) else 'CSV'}: {_one_line(error)}")
+    if column not in frame.columns:
+        raise ColumnNotFoundError(f"column {column!r} is not in {path}; its columns are {list(frame.columns)[:20]!r} "
+                                  "(name the column of contact IDs with --column)")
+    return frame
+
+
+def _check_out(out: Path | None, source: Path | None) -> None:
+    """Refuse an ``--out`` that cannot be written before any request goes out, not after the deletion."""
+    if out is None:
+        return
+    if _is_parquet(out):
+        _require_pyarrow()
+    if source is not None and out.exists() and source.exists() and out.samefile(source):
+        _usage(f"--out {out} is the input file; writing the result there would overwrite the IDs")
+    if out.is_dir():
+        _usage(f"--out {out} is a directory; name a file")
+    existed = out.exists()
+    try:
+        with open(out, "ab"):
+            pass
+    except OSError as error:
+        _usage(f"cannot write --out {out}: {error.strerror or error}")
+    if not existed:
+        out.unlink()
+
+
+def _write(result: pd.DataFrame, out: Path) -> None:
+    if _is_parquet(out):
+        # Raw values of invalid rows may be of any type (a Parquet column cannot mix them): as text.
+        frame = result.assign(contact_id=result["contact_id"].astype("string"))
+        frame.attrs = {}  # the run's report is on stderr; Parquet metadata would need it as JSON
+        frame.to_parquet(out)
+    else:
+        result.to_csv(out)
+
+
+# -- what the run says -------------------------------------------------------------------
+
+
+class _Announcements(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        return f"warning: {message}" if record.levelno >= logging.WARNING else message
+
+
+@contextlib.contextmanager
+def _announcements() -> Iterator[None]:
+    """What the run decides, on stderr. A stop is announced as it happens ("stopping: ...") and then
+    raised; the command line prints the raised error itself, so the announcement is left out (a
+    401 would otherwise be said twice)."""
+    logger = logging.getLogger("leadlex_nb")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(_Announcements())
+    handler.addFilter(lambda record: record.name == "leadlex_nb"
+                      and not record.getMessage().startswith("stopping: "))
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _confirm_in_terminal(yes_hint: str) -> Any:
+    async def confirm(summary: PlanSummary) -> bool:
+        if sys.stdin is not None and sys.stdin.isatty():
+            from leadlex_nb.terminal import ask_in_terminal
+
+            return await ask_in_terminal(summary)
+        print(summary.describe(), file=sys.stderr)
+        print(f"No terminal to confirm in: nothing was deleted. {yes_hint}", file=sys.stderr)
+        return False
+
+    return confirm
+
+
+def _shown_url(url: str) -> str:
+    """The base URL without query or fragment: enough to say where, never anything secret in it."""
+    parts = urlsplit(url.strip())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).rstrip("/")
+
+
+def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str]) -> int:
+    """The summary on stderr, the result file, a line about a server that could not be reached."""
     from leadlex_nb.results import summarise
 
     print(summarise(result).to_string(), file=sys.stderr)
@@ -48,23 +229,58 @@ def _finish(result: Any, out: str | None) -> int:
     if report:
         print(f"run {report.get('run_id')}: requests {report.get('requests')}, 429s {report.get('rate_limited')}",
               file=sys.stderr)
-    if out:
-        result.to_csv(out)
+    status = result["status"].astype(str)
+    unreached = (status == "not_sent") & (result["error_code"].astype(str) == "transport_connect")
+    if unreached.any():
+        reason = _one_line(result.loc[unreached, "error_message"].iloc[0])
+        print(f"error: could not connect to {_shown_url(base_url())}; {int(unreached.sum())} row(s) not sent "
+              f"({reason})", file=sys.stderr)
+    if out is not None:
+        try:
+            _write(result, out)
+        except Exception as error:
+            run_id = report.get("run_id", "RUN_ID")
+            raise CliError(f"cannot write the result to {out}: {_one_line(error)}; the run is in the journal, "
+                           f"`leadlex-nb resume {run_id} --out OTHER_FILE` writes it", EXIT_USAGE) from None
         print(f"result written to {out}", file=sys.stderr)
-    unsettled = result["status"].astype(str).isin(["unknown", "not_sent", "error", "unresolved"]).any()
-    return EXIT_UNSETTLED if unsettled else EXIT_OK
+    return EXIT_UNSETTLED if status.isin(UNSETTLED).any() else EXIT_OK
+
+
+def _one_line(error: object) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+def _tuning(parser: argparse.ArgumentParser) -> None:
+    """The run options shared by ``delete`` and ``resume`` (the API's keywords of the same names)."""
+    parser.add_argument("--plan", help="starter | pro | org | requests per minute: pace to it, never hitting 429")
+    parser.add_argument("--rate-window", type=float, default=DEFAULT_RATE_WINDOW_SECONDS, metavar="SECONDS",
+                        help=f"the API's rate window, for learning the limit without --plan "
+                             f"(default {DEFAULT_RATE_WINDOW_SECONDS:g})")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
+                        help=f"seconds per request (default {DEFAULT_TIMEOUT_SECONDS:g})")
+    parser.add_argument("--attribution-budget", type=int, default=DEFAULT_ATTRIBUTION_BUDGET, metavar="N",
+                        help="requests allowed for pinning down which IDs are missing")
+    parser.add_argument("--ignore-quota", action="store_true",
+                        help="start even if the daily quota cannot cover the run")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", help=f"API base URL (default: {ENV_BASE_URL}, else the LeadLex gateway)")
-    parser.add_argument("--journal", help=f"run journal path (default: {ENV_JOURNAL}, else ~/.local/share/leadlex-nb)")
+    parser.add_argument("--journal", type=Path,
+                        help=f"run journal path (default: {ENV_JOURNAL}, else ~/.local/share/leadlex-nb)")
     parser.add_argument("--yes", action="store_true", help="delete the dry-run plan without asking")
-    parser.add_argument("--out", help="write the result frame to this CSV file")
+    parser.add_argument("--out", type=Path, help="write the result frame to this file (.parquet: Parquet, else CSV)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="leadlex-nb", description="Bulk-delete LeadLex contacts safely.")
+    parser = argparse.ArgumentParser(prog="leadlex-nb", description="Bulk-delete LeadLex contacts safely.",
+                                     epilog="Exit codes: see the README's 'Command line' section.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("sandbox", help="start the local LeadLex sandbox", add_help=False)
 
@@ -72,19 +288,115 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("file", type=Path, help="CSV (or Parquet) file with a column of contact UUIDs")
     delete.add_argument("--column", default=DEFAULT_ID_COLUMN)
     delete.add_argument("--dry-run", action="store_true", help="only look; nothing is deleted")
-    delete.add_argument("--plan", help="starter | pro | org | requests per minute")
-    delete.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
-    delete.add_argument("--attribution-budget", type=int, default=DEFAULT_ATTRIBUTION_BUDGET)
-    delete.add_argument("--ignore-quota", action="store_true")
+    delete.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"IDs per request, 1-500 (default {DEFAULT_BATCH_SIZE})")
+    _tuning(delete)
     _common(delete)
 
     resume = commands.add_parser("resume", help="finish an interrupted run from its journal")
     resume.add_argument("run_id")
+    _tuning(resume)
     _common(resume)
 
     runs = commands.add_parser("runs", help="list the journaled runs")
-    runs.add_argument("--journal")
+    runs.add_argument("--journal", type=Path)
     return parser
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+def _existing_journal(explicit: Path | None, *, required: bool) -> Path | None:
+    """The journal to read, never created here: a missing one is an error where it was named (or
+    needed), and None where only the default location was looked at."""
+    from leadlex_nb.config import default_journal_path
+
+    path = explicit if explicit is not None else default_journal_path()
+    if path.is_file():
+        return path
+    if path.exists():
+        raise CliError(f"{path} is not a journal file", EXIT_JOURNAL)
+    if required or explicit is not None or os.environ.get(ENV_JOURNAL):
+        raise CliError(f"no journal at {path}", EXIT_JOURNAL)
+    return None
+
+
+def _runs(args: argparse.Namespace) -> int:
+    import leadlex_nb
+
+    path = _existing_journal(args.journal, required=False)
+    if path is None:
+        print("no journaled runs (no journal yet)")
+        return EXIT_OK
+    runs = leadlex_nb.journaled_runs(path)
+    print(runs.to_string(index=False) if len(runs) else "no journaled runs")
+    return EXIT_OK
+
+
+def _options(args: argparse.Namespace, yes_hint: str) -> dict[str, Any]:
+    plan: Any = int(args.plan) if args.plan and args.plan.isdigit() else args.plan
+    options: dict[str, Any] = {
+        "base_url": args.base_url,
+        "progress": not args.quiet,
+        "verbose": False,  # said by _announcements instead, without repeating a stop
+        "confirm": False if args.yes else _confirm_in_terminal(yes_hint),
+        "plan": plan,
+        "rate_window": args.rate_window,
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "attribution_budget": args.attribution_budget,
+        "ignore_quota": args.ignore_quota,
+    }
+    if args.journal is not None:
+        options["journal"] = args.journal
+    return options
+
+
+def _base_url(args: argparse.Namespace) -> str:
+    """Where the run went: --base-url, else the environment, else the gateway (resume: the journal's)."""
+    if args.base_url:
+        return str(args.base_url)
+    if args.command == "resume":
+        with contextlib.suppress(Exception):
+            import leadlex_nb
+
+            runs = leadlex_nb.journaled_runs(args.journal)
+            return str(runs.loc[runs["run_id"] == args.run_id, "base_url"].iloc[0])
+    return os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+
+
+def _run(args: argparse.Namespace) -> int:
+    import leadlex_nb  # registers the .leadlex accessor
+
+    if args.command == "resume":
+        _existing_journal(args.journal, required=True)
+        _check_out(args.out, None)
+        options = _options(args, f"Pass --yes to delete this plan without asking: leadlex-nb resume {args.run_id} "
+                                 "--yes")
+        return _report(leadlex_nb.resume(args.run_id, **options), args.out, lambda: _base_url(args))
+    frame = _read_table(args.file, args.column)
+    _check_out(args.out, args.file)
+    options = _options(args, "Pass --yes to delete this plan without asking, or --dry-run to only look.")
+    result = frame.leadlex.bulk_delete(args.column, dry_run=args.dry_run, batch_size=args.batch_size, **options)
+    return _report(result, args.out, lambda: _base_url(args))
+
+
+def _cli_wording(message: str) -> str:
+    """The API's messages name keyword arguments; on the command line they are options."""
+    return message.replace("pass ignore_quota=True", "pass --ignore-quota")
+
+
+def _stopped(error: Any, args: argparse.Namespace, code: int, label: str, *, resumable: bool = True) -> int:
+    """A run that ended early: its partial result, then the reason on one line, then how to finish it."""
+    if error.result is not None:
+        try:
+            _report(error.result, args.out, lambda: _base_url(args))
+        except CliError as failure:
+            print(f"error: {failure}", file=sys.stderr)
+    print(f"{label}: {_cli_wording(str(error))}", file=sys.stderr)
+    if error.run_id and resumable:
+        print(f"finish the run with: leadlex-nb resume {error.run_id}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,44 +407,51 @@ def main(argv: list[str] | None = None) -> int:
         return sandbox_main(args_list[1:])
     args = build_parser().parse_args(args_list)
 
-    import leadlex_nb
-    from leadlex_nb.errors import ConfigurationError, LeadLexError
+    from leadlex_nb.errors import (
+        AuthenticationError,
+        ColumnNotFoundError,
+        ConfigurationError,
+        ConfirmationDeclined,
+        JournalError,
+        NothingToDeleteError,
+        PermissionDeniedError,
+        QuotaError,
+        ResumeError,
+        RunInterrupted,
+    )
 
     try:
-        if args.command == "runs":
-            runs = leadlex_nb.journaled_runs(args.journal)
-            print(runs.to_string(index=False) if len(runs) else "no journaled runs")
-            return EXIT_OK
-        options: dict[str, Any] = {
-            "base_url": args.base_url,
-            "progress": not args.quiet,
-            "confirm": False if args.yes else leadlex_nb.api.ASK,
-        }
-        if args.journal:
-            options["journal"] = args.journal
-        if args.command == "resume":
-            return _finish(leadlex_nb.resume(args.run_id, **options), args.out)
-        if not args.file.exists():
-            raise ConfigurationError(f"no such file: {args.file}")
-        frame = _read_table(args.file, args.column)
-        plan: Any = int(args.plan) if args.plan and args.plan.isdigit() else args.plan
-        result = frame.leadlex.bulk_delete(
-            args.column, dry_run=args.dry_run, plan=plan, concurrency=args.concurrency,
-            attribution_budget=args.attribution_budget, ignore_quota=args.ignore_quota, **options,
-        )
-        return _finish(result, args.out)
-    except ConfigurationError as error:
+        with _announcements():
+            if args.command == "runs":
+                return _runs(args)
+            return _run(args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.code
+    except (ColumnNotFoundError, NothingToDeleteError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except LeadLexError as error:
-        print(f"stopped: {error}", file=sys.stderr)
-        if error.result is not None and args.command != "runs":
-            _finish(error.result, args.out)
-        if error.run_id:
-            print(f"resume with: leadlex-nb resume {error.run_id}", file=sys.stderr)
-        return EXIT_STOPPED
+    except ConfigurationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except (AuthenticationError, PermissionDeniedError, QuotaError) as error:
+        return _stopped(error, args, EXIT_API_STOP, "stopped")
+    except ConfirmationDeclined as error:
+        return _stopped(error, args, EXIT_DECLINED, "declined", resumable=False)
+    except RunInterrupted as error:
+        # Its own text names the Python call; here the way on is the command.
+        error.args = ("no new request was sent; requests in flight are marked unknown",)
+        return _stopped(error, args, EXIT_INTERRUPTED, "interrupted")
+    except (JournalError, ResumeError) as error:
+        return _stopped(error, args, EXIT_JOURNAL, "error", resumable=isinstance(error, JournalError))
     except KeyboardInterrupt:
-        return EXIT_STOPPED
+        print("interrupted; `leadlex-nb runs` lists the run if it had started, `leadlex-nb resume RUN_ID` "
+              "finishes it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        print(f"internal error (a bug in leadlex-nb, please report it): {type(error).__name__}: {_one_line(error)}",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

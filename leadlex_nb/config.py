@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from leadlex_nb.defaults import (
     DEFAULT_ATTRIBUTION_BUDGET,
@@ -41,6 +45,7 @@ __all__ = [
     "ENV_JOURNAL",
     "ApiKey",
     "Settings",
+    "check_flag",
     "default_journal_path",
     "resolve_settings",
     "validate_base_url",
@@ -107,16 +112,45 @@ class Settings:
     journal_path: Path | None = None
 
     def __post_init__(self) -> None:
+        # Numbers are checked for type too: 1.5 requests, True workers or a NaN timeout would
+        # otherwise pass the range checks (NaN fails every comparison) and misbehave later.
+        for name in ("batch_size", "concurrency", "attribution_budget"):
+            object.__setattr__(self, name, _whole_number(name, getattr(self, name)))
+        for name in ("timeout", "rate_window"):
+            object.__setattr__(self, name, _positive_seconds(name, getattr(self, name)))
+        object.__setattr__(self, "ignore_quota", check_flag("ignore_quota", self.ignore_quota))
         if not 1 <= self.batch_size <= 500:
             raise ConfigurationError(f"batch_size must be between 1 and 500, got {self.batch_size}")
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
-        if self.timeout <= 0:
-            raise ConfigurationError(f"timeout must be positive, got {self.timeout}")
-        if self.rate_window <= 0:
-            raise ConfigurationError(f"rate_window must be positive, got {self.rate_window}")
         if self.attribution_budget < 0:
             raise ConfigurationError(f"attribution_budget must be >= 0, got {self.attribution_budget}")
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` if it is a bool (numpy's too); else a ConfigurationError.
+
+    A flag such as ``dry_run="no"`` must not be read as truthy: the string would turn the run into
+    a dry run (or a deletion) that nobody asked for.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ConfigurationError(f"{name} must be True or False, got {value!r}")
+
+
+def _whole_number(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigurationError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _positive_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigurationError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return seconds
 
 
 def _is_loopback(host: str) -> bool:
@@ -171,6 +205,8 @@ def resolve_settings(
         rate_limit = resolve_rate_limit(plan)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from None
+    if not isinstance(journal, (str, os.PathLike, bool, type(None))):
+        raise ConfigurationError(f"journal must be a path, None or False, got {journal!r}")
     if journal is False:
         journal_path = None
     elif journal is None or journal is True:

@@ -4,8 +4,9 @@ A malformed UUID may make the API refuse a whole batch of 500, so every value is
 before anything is sent, and each row keeps its own reason for being left out.
 
 Accepted (after trimming whitespace, any letter case): ``8-4-4-4-12`` hex, 32 hex digits without
-hyphens, either one in ``{braces}``, and any of those behind a ``urn:uuid:`` prefix. Everything else,
-including non-string values, is invalid. Valid IDs come out in the canonical lower-case hyphenated
+hyphens, either one in ``{braces}``, and any of those behind a ``urn:uuid:`` prefix; and
+:class:`uuid.UUID` objects (what database drivers and Parquet ``uuid`` columns give). Everything
+else, including other non-string values, is invalid. Valid IDs come out in the canonical lower-case hyphenated
 form, so one contact is never sent twice under two spellings.
 
 Why no per-row regex: it costs about 3 CPU-s per million IDs, the client's whole CPU budget
@@ -16,6 +17,7 @@ as one byte matrix (one ``uint8`` per character) in numpy: about 1.3 CPU-s per m
 from __future__ import annotations
 
 import reprlib
+import uuid
 from collections.abc import Callable
 from itertools import repeat
 from typing import Any, Final
@@ -81,12 +83,17 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
         raise TypeError(f"normalise_ids expects a pandas Series, not {type(values).__name__}")
     raw: _Objects = values.to_numpy(dtype=object)  # a categorical gives its values, NaN where missing
     n = len(raw)
-    strings = np.flatnonzero(np.fromiter(map(isinstance, raw, repeat(str)), dtype=bool, count=n))
+    is_string = np.fromiter(map(isinstance, raw, repeat(str)), dtype=bool, count=n)
+    strings, others = np.flatnonzero(is_string), np.flatnonzero(~is_string)
     ok, canonical = _canonical_ids(raw[strings])
     valid = np.zeros(n, dtype=bool)
     valid[strings[ok]] = True
     contact_id = raw.copy()
     contact_id[valid] = canonical[ok]
+    # uuid.UUID objects are IDs already: their str() is the canonical spelling.
+    objects = others[np.fromiter(map(isinstance, raw[others], repeat(uuid.UUID)), dtype=bool, count=len(others))]
+    valid[objects] = True
+    contact_id[objects] = list(map(str, raw[objects]))
 
     invalid = np.flatnonzero(~valid)
     reason = np.full(n, None, dtype=object)

@@ -12,11 +12,28 @@ from .profiles import PROFILES
 from .server import Sandbox
 
 
+def _port(text: str) -> int:
+    port = _count(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (0-65535; 0 picks a free one)")
+    return port
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadlex-nb sandbox",
                                      description="Serve a local LeadLex API on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
-    parser.add_argument("--seed-contacts", type=int, default=0, metavar="N", help="create N contacts")
+    parser.add_argument("--port", type=_port, default=0, help="port to bind (default: any free port)")
+    parser.add_argument("--seed-contacts", type=_count, default=0, metavar="N", help="create N contacts")
     parser.add_argument("--db", metavar="PATH", default=None, help="SQLite file (default: in memory)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="fast", help="rate-limit profile")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated data")

@@ -73,8 +73,8 @@ def test_delete_without_yes_and_without_a_terminal_deletes_nothing(
 
     done = run_cli(["delete", str(source), "--quiet"], sandbox_process, tmp_path)
 
-    assert done.returncode == 3
-    assert "not confirmed" in done.stderr
+    assert done.returncode == 6  # declined
+    assert "not confirmed" in done.stderr and "--yes" in done.stderr
     assert set(ids[:5]) <= set(contact_ids(sandbox_process))
 
 

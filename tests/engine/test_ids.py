@@ -28,6 +28,8 @@ _REFERENCE = re.compile(
 
 def reference(value: object) -> str | None:
     """A slow, obviously-correct spelling of the rules: the canonical ID, or None if invalid."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
     if not isinstance(value, str):
         return None
     match = _REFERENCE.fullmatch(value.strip().translate(_LOWER_ASCII))
@@ -91,13 +93,24 @@ def test_missing_values_are_invalid_as_missing(missing: object) -> None:
         (1.5, "not a string: 1.5"),
         (True, "not a string: True"),
         (b"x", "not a string: b'x'"),
-        (uuid.UUID(U), f"not a string: UUID('{U}')"),
+        (uuid.UUID(U).bytes, f"not a string: {uuid.UUID(U).bytes!r}"),
     ],
 )
 def test_non_string_scalars_are_invalid_with_their_repr(value: object, reason: str) -> None:
     row = one(value)
     assert not row["valid"]
     assert row["invalid_reason"] == reason
+
+
+def test_uuid_objects_are_valid_ids_in_their_canonical_spelling() -> None:
+    # What a Parquet ``uuid`` column or a database driver gives: before, every row was "not a string".
+    frame = normalise_ids(pd.Series([uuid.UUID(U), U.upper(), uuid.UUID(V), "junk", uuid.UUID(U)], dtype=object))
+    assert frame["valid"].tolist() == [True, True, True, False, True]
+    assert frame["contact_id"].tolist() == [U, U, V, "junk", U]
+    assert all(type(v) is str for v in frame["contact_id"])
+    assert frame["duplicate"].tolist() == [False, True, False, False, True]
+    assert frame["invalid_reason"].tolist() == [None, None, None, "not a UUID: 'junk'", None]
+    assert unique_valid_ids(frame) == [U, V]
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t\n", "\u3000"])
@@ -318,6 +331,7 @@ values = st.one_of(
     st.floats(),
     st.binary(max_size=40),
     st.booleans(),
+    st.uuids(),
 )
 
 
@@ -350,6 +364,8 @@ def stdlib_reference(value: object) -> str | None:
     ``uuid.UUID`` alone is looser (hyphens anywhere, "_" and signs inside ``int``, "urn:" or "uuid:"
     alone, unbalanced braces), so the text it parsed must also be exactly its 8-4-4-4-12 or 32-digit form.
     """
+    if isinstance(value, uuid.UUID):
+        return str(value)
     if not isinstance(value, str):
         return None
     text = value.strip()
