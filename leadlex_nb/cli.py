@@ -33,16 +33,30 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from leadlex_nb.cli_files import (
+    EXIT_API_STOP,
+    EXIT_CONFIGURATION,
+    EXIT_DECLINED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_JOURNAL,
+    EXIT_OK,
+    EXIT_UNSETTLED,
+    EXIT_USAGE,
+    CliError,
+    check_out,
+    one_line,
+    read_table,
+    write_result,
+)
 from leadlex_nb.defaults import (
     DEFAULT_ATTRIBUTION_BUDGET,
     DEFAULT_BASE_URL,
@@ -60,114 +74,7 @@ if TYPE_CHECKING:
 
     from leadlex_nb.hooks import PlanSummary
 
-EXIT_OK = 0
-EXIT_UNSETTLED = 1
-EXIT_USAGE = 2
-EXIT_CONFIGURATION = 3
-EXIT_API_STOP = 4
-EXIT_JOURNAL = 5
-EXIT_DECLINED = 6
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
-
 UNSETTLED = ("unknown", "not_sent", "error", "unresolved")
-PARQUET_SUFFIXES = (".parquet", ".pq")
-PYARROW_HINT = "Parquet needs pyarrow: pip install 'leadlex-nb[parquet]' (or pyarrow)"
-
-
-class CliError(Exception):
-    """A failure the command line reports as one line with its own exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _usage(message: str) -> NoReturn:
-    raise CliError(message, EXIT_USAGE)
-
-
-# -- files -------------------------------------------------------------------------------
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in PARQUET_SUFFIXES
-
-
-def _require_pyarrow() -> None:
-    if importlib.util.find_spec("pyarrow") is None:
-        _usage(PYARROW_HINT)
-
-
-def _read_table(path: Path, column: str) -> pd.DataFrame:
-    """The input file as a frame with ``column``; any failure is a one-line usage error."""
-    import pandas as pd
-
-    from leadlex_nb.errors import ColumnNotFoundError
-
-    if not path.exists():
-        _usage(f"no such file: {path}")
-    if path.is_dir():
-        _usage(f"{path} is a directory, not a CSV or Parquet file")
-    try:
-        if _is_parquet(path):
-            _require_pyarrow()
-            parquet = importlib.import_module("pyarrow.parquet")  # an optional extra, without type stubs
-            names = list(parquet.read_schema(path).names)
-            if column not in names:
-                raise ColumnNotFoundError(f"column {column!r} is not in {path}; its columns are {names[:20]!r} "
-                                          "(name the column of contact IDs with --column)")
-            frame = pd.read_parquet(path, columns=[column])
-        else:
-            # IDs are read as text: never let pandas turn them into numbers or dates. "utf-8-sig"
-            # also reads the byte-order mark that spreadsheet programs put before the header.
-            frame = pd.read_csv(path, dtype={column: "string"}, keep_default_na=False, na_values=[""],
-                                encoding="utf-8-sig")
-    except UnicodeDecodeError as error:
-        _usage(f"cannot read {path}: it is not UTF-8 text (byte 0x{error.object[error.start]:02x}: {error.reason}); "
-               "save it as UTF-8 CSV, or as Parquet")
-    except pd.errors.EmptyDataError:
-        _usage(f"{path} is empty")
-    except OSError as error:
-        _usage(f"cannot read {path}: {error.strerror or error}")
-    except ColumnNotFoundError:
-        raise
-    except (ValueError, ImportError) as error:  # pandas' ParserError, pyarrow's ArrowInvalid (not Parquet)
-        _usage(f"cannot read {path} as {'Parquet' if _is_parquet(path) else 'CSV'}: {_one_line(error)}")
-    if column not in frame.columns:
-        raise ColumnNotFoundError(f"column {column!r} is not in {path}; its columns are {list(frame.columns)[:20]!r} "
-                                  "(name the column of contact IDs with --column)")
-    return frame
-
-
-def _check_out(out: Path | None, source: Path | None) -> None:
-    """Refuse an ``--out`` that cannot be written before any request goes out, not after the deletion."""
-    if out is None:
-        return
-    if _is_parquet(out):
-        _require_pyarrow()
-    if source is not None and out.exists() and source.exists() and out.samefile(source):
-        _usage(f"--out {out} is the input file; writing the result there would overwrite the IDs")
-    if out.is_dir():
-        _usage(f"--out {out} is a directory; name a file")
-    existed = out.exists()
-    try:
-        with open(out, "ab"):
-            pass
-    except OSError as error:
-        _usage(f"cannot write --out {out}: {error.strerror or error}")
-    if not existed:
-        out.unlink()
-
-
-def _write(result: pd.DataFrame, out: Path) -> None:
-    if _is_parquet(out):
-        # Raw values of invalid rows may be of any type (a Parquet column cannot mix them): as text.
-        frame = result.assign(contact_id=result["contact_id"].astype("string"))
-        frame.attrs = {}  # the run's report is on stderr; Parquet metadata would need it as JSON
-        frame.to_parquet(out)
-    else:
-        result.to_csv(out)
 
 
 # -- what the run says -------------------------------------------------------------------
@@ -232,23 +139,18 @@ def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str])
     status = result["status"].astype(str)
     unreached = (status == "not_sent") & (result["error_code"].astype(str) == "transport_connect")
     if unreached.any():
-        reason = _one_line(result.loc[unreached, "error_message"].iloc[0])
+        reason = one_line(result.loc[unreached, "error_message"].iloc[0])
         print(f"error: could not connect to {_shown_url(base_url())}; {int(unreached.sum())} row(s) not sent "
               f"({reason})", file=sys.stderr)
     if out is not None:
         try:
-            _write(result, out)
+            write_result(result, out)
         except Exception as error:
             run_id = report.get("run_id", "RUN_ID")
-            raise CliError(f"cannot write the result to {out}: {_one_line(error)}; the run is in the journal, "
+            raise CliError(f"cannot write the result to {out}: {one_line(error)}; the run is in the journal, "
                            f"`leadlex-nb resume {run_id} --out OTHER_FILE` writes it", EXIT_USAGE) from None
         print(f"result written to {out}", file=sys.stderr)
     return EXIT_UNSETTLED if status.isin(UNSETTLED).any() else EXIT_OK
-
-
-def _one_line(error: object) -> str:
-    text = str(error).strip() or type(error).__name__
-    return " ".join(text.split())
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -370,12 +272,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "resume":
         _existing_journal(args.journal, required=True)
-        _check_out(args.out, None)
+        check_out(args.out, None)
         options = _options(args, f"Pass --yes to delete this plan without asking: leadlex-nb resume {args.run_id} "
                                  "--yes")
         return _report(leadlex_nb.resume(args.run_id, **options), args.out, lambda: _base_url(args))
-    frame = _read_table(args.file, args.column)
-    _check_out(args.out, args.file)
+    frame = read_table(args.file, args.column)
+    check_out(args.out, args.file)
     options = _options(args, "Pass --yes to delete this plan without asking, or --dry-run to only look.")
     result = frame.leadlex.bulk_delete(args.column, dry_run=args.dry_run, batch_size=args.batch_size, **options)
     return _report(result, args.out, lambda: _base_url(args))
@@ -449,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
               "finishes it", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:
-        print(f"internal error (a bug in leadlex-nb, please report it): {type(error).__name__}: {_one_line(error)}",
+        print(f"internal error (a bug in leadlex-nb, please report it): {type(error).__name__}: {one_line(error)}",
               file=sys.stderr)
         return EXIT_INTERNAL
 

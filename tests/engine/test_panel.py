@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from leadlex_nb import panel
+from leadlex_nb import panel, render_outcome, render_plan
 from leadlex_nb.hooks import PlanSummary
 from leadlex_nb.progress import done_line
 
@@ -44,45 +44,45 @@ def text_of(markup: str) -> str:
 
 
 def test_the_delete_label_formats_n_as_the_counts_do() -> None:
-    assert panel.delete_label(make_plan()) == "Delete 2,980 contacts"
-    assert panel.delete_label(make_plan(to_delete=1)) == "Delete 1 contact"
-    assert "2,980" in text_of(panel.plan_html(make_plan()))
+    assert render_plan.delete_label(make_plan()) == "Delete 2,980 contacts"
+    assert render_plan.delete_label(make_plan(to_delete=1)) == "Delete 1 contact"
+    assert "2,980" in text_of(render_plan.plan_html(make_plan()))
 
 
 def test_the_plan_counts_each_kind_the_issue_names() -> None:
-    counts = panel.plan_counts(make_plan())
+    counts = render_plan.plan_counts(make_plan())
     assert counts == {"would_delete": 2980, "not_found": 2, "error": 1, "invalid": 4, "duplicate": 2}
-    shown = text_of(panel.plan_html(make_plan()))
+    shown = text_of(render_plan.plan_html(make_plan()))
     for label in ("would delete", "not found", "refused by the API", "invalid, never sent", "repeated rows"):
         assert label in shown
-    assert panel.plan_counts(make_plan(counts={}, to_delete=0, dry_run_result=None)) == {"would_delete": 0}
+    assert render_plan.plan_counts(make_plan(counts={}, to_delete=0, dry_run_result=None)) == {"would_delete": 0}
 
 
 def test_samples_are_a_few_rows_of_each_kind_with_the_input_index() -> None:
-    samples = panel.plan_samples(make_plan())
+    samples = render_plan.plan_samples(make_plan())
     assert {k: len(v) for k, v in samples.items()} == {"would_delete": 3, "not_found": 2, "error": 1, "invalid": 3,
                                                       "duplicate": 2}
     assert list(samples["would_delete"].index) == [100, 101, 102]
-    assert "00000000-0000-4000-8000-000000000007" in panel.plan_html(make_plan())  # the error row's ID
+    assert "00000000-0000-4000-8000-000000000007" in render_plan.plan_html(make_plan())  # the error row's ID
 
 
 def test_values_from_the_network_and_the_frame_are_escaped() -> None:
-    markup = panel.plan_html(make_plan())
+    markup = render_plan.plan_html(make_plan())
     assert HOSTILE not in markup and html.escape(HOSTILE, quote=True) in markup
 
 
 def test_the_plan_shows_quota_fingerprint_notes_and_the_permanence_warning() -> None:
-    shown = text_of(panel.plan_html(make_plan()))
+    shown = text_of(render_plan.plan_html(make_plan()))
     assert "The deletion uses 6 requests of the 9,994 left in today's quota, resets 2026-09-21 " in shown
     assert "abababababababab" in shown and "ab" * 17 not in shown
     assert "strategy 'export'" in shown
     assert "Deletion is permanent" in shown
-    unknown = text_of(panel.plan_html(make_plan(quota_remaining=None, quota_reset_at=None)))
+    unknown = text_of(render_plan.plan_html(make_plan(quota_remaining=None, quota_reset_at=None)))
     assert "did not report the daily quota" in unknown
 
 
 def test_the_text_panel_says_what_to_do_without_widgets() -> None:
-    text = panel.plan_text(make_plan())
+    text = render_plan.plan_text(make_plan())
     assert "NOTHING HAS BEEN DELETED" in text
     assert "run.confirm()" in text and "run.cancel()" in text and "confirm=False" in text
     assert "Delete 2,980 contacts" in text
@@ -98,7 +98,7 @@ def result_frame() -> pd.DataFrame:
 
 
 def test_the_summary_counts_statuses_draws_a_bar_and_says_how_to_read_the_result() -> None:
-    markup = panel.summary_html("finished", result_frame(), plan=make_plan(), deletion_seconds=1.234)
+    markup = render_outcome.summary_html("finished", result_frame(), plan=make_plan(), deletion_seconds=1.234)
     shown = text_of(markup)
     assert "Done: 5 contacts deleted." in shown  # unique contacts: the repeated row is not counted twice
     assert "1 repeated row shares its ID's status" in shown
@@ -111,15 +111,16 @@ def test_the_summary_counts_statuses_draws_a_bar_and_says_how_to_read_the_result
 
 
 def test_cancel_and_stop_summaries_say_what_happened() -> None:
-    cancelled = panel.summary_text("cancelled", result_frame(), plan=make_plan())
+    cancelled = render_outcome.summary_text("cancelled", result_frame(), plan=make_plan())
     assert cancelled.startswith("Cancelled: nothing was sent, nothing was deleted.")
     assert "not confirmed" in cancelled
-    stopped = panel.summary_text("stopped", result_frame(), error=RuntimeError("quota ran out"))
+    stopped = render_outcome.summary_text("stopped", result_frame(), error=RuntimeError("quota ran out"))
     assert stopped.startswith("Stopped: quota ran out")
 
 
 def test_percentages_never_round_a_real_count_to_zero() -> None:
-    assert panel.percent(1, 1000) == "<1%" and panel.percent(0, 10) == "0%" and panel.percent(5, 10) == "50%"
+    assert (render_outcome.percent(1, 1000) == "<1%" and render_outcome.percent(0, 10) == "0%"
+            and render_outcome.percent(5, 10) == "50%")
 
 
 def test_a_finished_progress_bar_leaves_a_line_that_says_what_was_done() -> None:
