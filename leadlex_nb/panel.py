@@ -67,6 +67,8 @@ class ConfirmPanel:
                                             layout=widgets.Layout(width="auto"))
         self.cancel_button = widgets.Button(description="Cancel", tooltip="Send nothing",
                                             layout=widgets.Layout(width="auto"))
+        self._finished = False
+        self._updating = threading.Lock()
         self.stop_button = widgets.Button(description="Stop", button_style="warning",
                                           tooltip="Send no new request; those in flight finish and are recorded",
                                           layout=widgets.Layout(width="auto", display="none"))
@@ -94,6 +96,11 @@ class ConfirmPanel:
 
     def decided(self, confirmed: bool) -> None:
         """Both buttons off at once; on Delete, the progress bar and Stop."""
+        with self._updating:  # the run ends on its own thread, perhaps before this click's update
+            if not self._finished:
+                self._show_decision(confirmed)
+
+    def _show_decision(self, confirmed: bool) -> None:
         self.delete_button.disabled = True
         self.cancel_button.disabled = True
         self.plan_view.value = plan_html(self.plan, decided=True)
@@ -115,6 +122,11 @@ class ConfirmPanel:
         self.say("Stopping: no new request goes out; requests in flight finish and are recorded.")
 
     def finished(self, summary: str) -> None:
+        with self._updating:
+            self._finished = True
+            self._show_summary(summary)
+
+    def _show_summary(self, summary: str) -> None:
         self.delete_button.disabled = self.cancel_button.disabled = self.stop_button.disabled = True
         self.stop_button.layout.display = "none"
         self.bar.bar_style = "success" if self.bar.value >= self.bar.max else "warning"
