@@ -144,6 +144,10 @@ class RateGovernor:
         """Monotonic time before which nobody is granted (a 429 pause), if any is pending."""
         return self._paused_until if self._paused_until > self._clock() else None
 
+    def next_grant_in(self) -> float:
+        """Seconds until pacing would grant the next request (0 when it would now): for display."""
+        return max(0.0, self._wait_time(self._clock()))
+
     # ------------------------------------------------------------------ the three calls
 
     async def acquire(self) -> float:

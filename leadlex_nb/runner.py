@@ -86,6 +86,7 @@ class Run:
         self._unsettled: dict[int, Batch] = {}
         self._unsent_reason = "not sent"
         self._dry_round: str | None = None
+        self._bar: Progress | None = None  # the phase's progress bar, for pacing notes
         self._resume_point: ResumePoint | None = None
 
     @classmethod
@@ -186,7 +187,7 @@ class Run:
                                    max_connections=settings.concurrency)
             transport = await opened.__aenter__()
         self._sender = Sender(transport, self._governor, settings.retry, self.stop, stats=self.stats,
-                              rand=self._rand, sleep=self._sleep)
+                              rand=self._rand, sleep=self._sleep, on_pacing=self._show_pacing)
         if self.hooks.stop is not None:
             self.hooks.stop.attach(asyncio.get_running_loop(), self._stop_requested)
         try:
@@ -196,6 +197,13 @@ class Run:
                 self.hooks.stop.detach()
             if opened is not None:
                 await opened.close()
+
+    def _show_pacing(self, wait: float | None) -> None:
+        """On the progress bar, when it can say so: that pacing holds requests back, and until when."""
+        note = getattr(self._bar, "set_postfix_str", None)
+        if note is not None:
+            until = time.strftime("%H:%M:%S", time.localtime(time.time() + wait)) if wait is not None else None
+            note(f"waiting for the rate limit until {until}" if until else "")
 
     def _stop_requested(self, reason: str) -> None:
         self.stop.stop(RunInterrupted(
@@ -241,7 +249,7 @@ class Run:
     async def _dry_run_phase(self, unique: list[str]) -> None:
         batches = self._batches(DRY_RUN, unique, key_round=self._dry_round)
         self.recorder.planned(batches)
-        bar = self.hooks.progress(len(unique), "dry run")
+        bar = self._bar = self.hooks.progress(len(unique), "dry run")
         ambiguities: list[Ambiguity] = []
         try:
             # The first batch goes alone: its headers tell whether the quota can cover the run.
@@ -330,7 +338,7 @@ class Run:
         self.recorder.state("deleting")
         self.recorder.planned(batches)
         self.plan = [cid for b in batches for cid in b.ids] if self.plan is None else self.plan
-        bar = self.hooks.progress(sum(len(b.ids) for b in batches), "delete")
+        bar = self._bar = self.hooks.progress(sum(len(b.ids) for b in batches), "delete")
         try:
             await gather_bounded((self._delete_batch(b, bar) for b in batches), self.settings.concurrency, self.stop)
         finally:

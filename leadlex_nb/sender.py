@@ -29,6 +29,8 @@ log = logging.getLogger("leadlex_nb")
 
 BULK_DELETE_PATH = "/v1/contacts/bulk-delete"
 FailureStatus = Literal["not_sent", "unknown"]
+# A slot not granted within this long counts as held back by pacing (shown to the user).
+_HELD_AFTER = 0.25
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class Sender:
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         wall_clock: Callable[[], float] = time.time,
+        on_pacing: Callable[[float | None], None] | None = None,
     ) -> None:
         self.transport = transport
         self.governor = governor
@@ -160,6 +163,9 @@ class Sender:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._header_warned = False
+        # Told the seconds until the next grant while pacing holds requests back, None once it no longer does.
+        self._on_pacing = on_pacing
+        self._held = 0
 
     async def request(
         self,
@@ -259,9 +265,20 @@ class Sender:
         """
         grant = asyncio.ensure_future(self.governor.acquire())
         stopped = asyncio.ensure_future(self.stop.event.wait())
+        held = False
         try:
-            await asyncio.wait({grant, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({grant, stopped}, timeout=_HELD_AFTER, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                held = True
+                self._held += 1
+                if self._on_pacing is not None:
+                    self._on_pacing(self.governor.next_grant_in())
+                await asyncio.wait({grant, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if held:
+                self._held -= 1
+                if self._held == 0 and self._on_pacing is not None:
+                    self._on_pacing(None)
             stopped.cancel()
             if not grant.done():
                 grant.cancel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +23,8 @@ from leadlex_nb.errors import ConfirmationDeclined, JournalError, RunInterrupted
 from leadlex_nb.hooks import Hooks, PlanSummary, StopSignal
 from leadlex_nb.ids import normalise_ids
 from leadlex_nb.journal import Journal
+from leadlex_nb.limits import RateLimit
+from leadlex_nb.pacing import RateGovernor
 from leadlex_nb.resume import load_resume_point
 from leadlex_nb.retry import RetryPolicy
 from leadlex_nb.runner import Run
@@ -35,13 +38,14 @@ def ids(n: int) -> list[str]:
 
 
 def make_run(api: FakeApi, values: list[str], *, batch_size: int = 2, concurrency: int = 2,
-             journal: Journal | None = None, dry_run: bool = False, **hooks: Any) -> Run:
+             journal: Journal | None = None, dry_run: bool = False, governor: RateGovernor | None = None,
+             **hooks: Any) -> Run:
     settings = resolve_settings(
         api_key=KEY, base_url="https://api.example.test", journal=False, batch_size=batch_size,
         concurrency=concurrency, retry=RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0),
     )
     return Run(settings, normalise_ids(pd.Series(values)), dry_run=dry_run, hooks=Hooks(**hooks),
-               journal=journal, transport=api)
+               journal=journal, transport=api, governor=governor)
 
 
 def statuses(result: pd.DataFrame) -> dict[str, int]:
@@ -202,3 +206,26 @@ async def test_a_400_on_delete_is_not_sent_and_not_retried() -> None:
     assert statuses(result) == {"not_sent": 3}
     assert set(result["error_code"]) == {"validation_error"} and set(result["attempts"]) == {1}
     assert len(deleting(api)) == 1
+
+
+async def test_progress_says_when_pacing_holds_requests_back_and_until_when() -> None:
+    notes: list[str] = []
+
+    class Bar:
+        def update(self, n: int = 1) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        def set_postfix_str(self, text: str) -> None:
+            notes.append(text)
+
+    wanted = ids(3)
+    run = make_run(FakeApi(wanted), wanted, batch_size=1, concurrency=1, progress=lambda total, desc: Bar(),
+                   governor=RateGovernor(RateLimit(1, per_seconds=0.4), safety=1.0, jitter=0.0))
+    result = await run.execute()
+    assert statuses(result) == {"deleted": 3}
+    waits = [n for n in notes if n]
+    assert waits and all(re.fullmatch(r"waiting for the rate limit until \d\d:\d\d:\d\d", n) for n in waits)
+    assert notes[-1] == "", "the note goes once pacing no longer holds requests back"
