@@ -3,10 +3,14 @@
 The runner decides one :class:`Outcome` per unique contact ID; this module spreads those outcomes
 over the caller's rows (duplicates share their first occurrence's outcome), so the result lines up
 with the input frame: same index, same order, one row each, and ``df.join(result)`` just works.
+
+Every empty cell is ``pd.NA``: text columns are the ``"string"`` dtype, counters ``Int64``, so a
+result never shows ``None``, ``NaN`` and ``NaT`` side by side.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
@@ -15,6 +19,7 @@ from typing import Final, Literal, get_args
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 from pandas.arrays import IntegerArray
 
 from leadlex_nb.ids import ID_COLUMNS
@@ -24,10 +29,13 @@ __all__ = [
     "RESULT_COLUMNS",
     "STATUSES",
     "STATUS_DTYPE",
+    "TEXT_DTYPE",
     "Outcome",
     "Status",
     "build_result_frame",
+    "result_html",
     "summarise",
+    "summary_line",
 ]
 
 Status = Literal[
@@ -59,6 +67,10 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
 
 STATUS_DTYPE: Final = pd.CategoricalDtype(categories=list(STATUSES), ordered=False)
 """The ``status`` column's dtype: all nine categories, even when a run uses fewer."""
+
+TEXT_DTYPE: Final = pd.StringDtype()
+"""``contact_id``, ``error_code``, ``error_message``, ``request_id``: ``"string"``, empty cells ``pd.NA``
+(stored as pandas chooses: in pyarrow when it is installed, as ``read_parquet`` gives it back)."""
 
 INVALID_ID: Final[str] = "invalid_id"
 """``error_code`` of rows rejected locally."""
@@ -102,6 +114,8 @@ def build_result_frame(
     Invalid rows are ``invalid``; valid rows take their canonical ID's outcome; valid IDs without
     one get ``unsent_status`` with ``unsent_reason`` as message (the run stopped before them).
     Outcomes for IDs that are not in ``ids`` are ignored: they cannot belong to any row.
+    An invalid row's ``contact_id`` is the raw value as text (``str(value)``; ``42`` gives ``"42"``),
+    or ``pd.NA`` where it is missing (``None``, ``NaN``, ``NaT``, ``pd.NA``).
     """
     missing = [column for column in ID_COLUMNS if column not in ids.columns]
     if missing:
@@ -116,9 +130,9 @@ def build_result_frame(
     if unknown:
         raise ValueError(f"unknown status(es) {sorted(map(repr, unknown))}; expected one of {STATUSES}")
     table_status = pd.Categorical(statuses, dtype=STATUS_DTYPE).codes
-    table_code = _objects(map(attrgetter("error_code"), records))
-    table_message = _objects(map(attrgetter("error_message"), records))
-    table_request = _objects(map(attrgetter("request_id"), records))
+    table_code = _texts(map(attrgetter("error_code"), records))
+    table_message = _texts(map(attrgetter("error_message"), records))
+    table_request = _texts(map(attrgetter("request_id"), records))
     table_batch = _nullable_ints(map(attrgetter("batch"), records))
     table_attempts = _nullable_ints(map(attrgetter("attempts"), records))
 
@@ -128,44 +142,91 @@ def build_result_frame(
     if valid.any() and outcomes:
         position = dict(zip(outcomes.keys(), range(len(outcomes)), strict=True))
         where[valid] = np.frompyfunc(position.get, 2, 1)(contact_id[valid], -1).astype(np.intp)
+    invalid = np.flatnonzero(~valid)
+    raw = contact_id[invalid]
+    contact_id[invalid] = [None if gap else _text(value) for value, gap in zip(raw, pd.isna(raw), strict=True)]
 
     status = table_status[where]
-    status[~valid] = _CODE["invalid"]
-    error_code = table_code[where]
-    error_code[~valid] = INVALID_ID
-    error_message = table_message[where]
-    error_message[~valid] = ids["invalid_reason"].to_numpy(dtype=object)[~valid]
-    request_id = table_request[where]  # invalid rows sit at -1: no batch, attempts or request
+    status[invalid] = _CODE["invalid"]
+    error_code = table_code.take(where)  # a take from the small table: no per-row validation
+    error_code[invalid] = INVALID_ID
+    error_message = table_message.take(where)
+    error_message[invalid] = _texts(ids["invalid_reason"].to_numpy(dtype=object)[invalid])
+    request_id = table_request.take(where)  # invalid rows sit at -1: no batch, attempts or request
     batch = table_batch[where]
     attempts = table_attempts[where]
 
     index = ids.index
     columns = {
-        "contact_id": pd.Series(contact_id, index=index, dtype=object, copy=False),
+        "contact_id": pd.Series(_texts(contact_id), index=index, copy=False),
         "status": pd.Series(pd.Categorical.from_codes(status, dtype=STATUS_DTYPE), index=index),
-        "error_code": pd.Series(error_code, index=index, dtype=object, copy=False),
-        "error_message": pd.Series(error_message, index=index, dtype=object, copy=False),
+        "error_code": pd.Series(error_code, index=index, copy=False),
+        "error_message": pd.Series(error_message, index=index, copy=False),
         "batch": pd.Series(batch, index=index, copy=False),
         "attempts": pd.Series(attempts, index=index, copy=False),
-        "request_id": pd.Series(request_id, index=index, dtype=object, copy=False),
-        "duplicate": pd.Series(ids["duplicate"].to_numpy(dtype=bool), index=index, copy=False),
+        "request_id": pd.Series(request_id, index=index, copy=False),
+        "duplicate": pd.Series(ids["duplicate"].to_numpy(dtype=bool, copy=True), index=index, copy=False),
     }
-    return pd.DataFrame(columns, index=index)
+    return pd.DataFrame(columns, index=index, copy=False)  # every column is a new array already
 
 
 def summarise(result: pd.DataFrame) -> pd.Series:
-    """Rows per status, all nine in :data:`STATUSES` order, zeros included."""
+    """Rows per status, for the statuses that occur (no zeros), in :data:`STATUSES` order.
+
+    A Series named ``count``, indexed by ``status``, ``int64``; empty for an empty result.
+    """
     statuses = result["status"].astype(object)
     known = statuses.isin(STATUSES).to_numpy(dtype=bool)
     if not known.all():
         unknown = sorted({repr(value) for value in statuses[~known]})
         raise ValueError(f"result holds statuses outside the vocabulary: {', '.join(unknown)}")
-    counts = statuses.value_counts().reindex(list(STATUSES), fill_value=0)
+    counts = statuses.value_counts()
+    counts = counts.reindex([status for status in STATUSES if status in counts.index])
     counts.index.name = "status"
     return counts.astype("int64").rename("count")
 
 
-def _objects(values: Iterable[str | None]) -> npt.NDArray[np.object_]:
+def summary_line(result: pd.DataFrame) -> str:
+    """One line: ``"300 rows: 297 deleted, 2 not_found, 1 invalid (1 repeated row)"``.
+
+    Rows per status as :func:`summarise` counts them; repeated rows (``duplicate``) share their ID's status.
+    """
+    counts = summarise(result)
+    line = _count(len(result), "row") + (": " if len(counts) else "")
+    line += ", ".join(f"{int(n):,} {status}" for status, n in counts.items())
+    repeated = int(result["duplicate"].eq(True).sum()) if "duplicate" in result else 0
+    return line + (f" ({_count(repeated, 'repeated row')})" if repeated else "")
+
+
+def result_html(result: pd.DataFrame) -> str:
+    """The result as notebook HTML: :func:`summary_line`, then the table with every cell on one line
+    (a narrow column otherwise wraps a UUID at its hyphens). Rows are cut as pandas' display options say."""
+    max_rows, min_rows = pd.get_option("display.max_rows"), pd.get_option("display.min_rows")
+    if max_rows and len(result) > max_rows and min_rows:
+        max_rows = min(max_rows, min_rows)  # as DataFrame._repr_html_ does
+    table = result.to_html(max_rows=max_rows, max_cols=pd.get_option("display.max_columns"),
+                           show_dimensions=pd.get_option("display.show_dimensions"), notebook=True)
+    return (f"<div class='leadlex-result'><style>.leadlex-result td, .leadlex-result th "
+            f"{{white-space: nowrap;}}</style><p>{html.escape(summary_line(result))}</p>{table}</div>")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _text(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # a broken __str__ must not cost the result of a run that has deleted contacts
+        return f"<{type(value).__name__} object>"
+
+
+def _texts(values: Iterable[object]) -> ExtensionArray:
+    """``"string"`` values; ``None`` and other missing values become ``pd.NA``, anything else its ``str()``."""
+    return pd.array(_objects(values), dtype=TEXT_DTYPE)
+
+
+def _objects(values: Iterable[object]) -> npt.NDArray[np.object_]:
     items = list(values)
     array = np.empty(len(items), dtype=object)
     array[:] = items
@@ -173,6 +234,6 @@ def _objects(values: Iterable[str | None]) -> npt.NDArray[np.object_]:
 
 
 def _nullable_ints(values: Iterable[int | None]) -> IntegerArray:
-    items = _objects(values)  # type: ignore[arg-type]
+    items = _objects(values)
     mask = np.asarray(pd.isna(items), dtype=bool)
     return IntegerArray(np.where(mask, 0, items).astype(np.int64), mask)
