@@ -129,8 +129,9 @@ def _shown_url(url: str) -> str:
 
 def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str]) -> int:
     """The summary on stderr, the result file, a line about a server that could not be reached."""
-    from leadlex_nb.results import summarise
+    from leadlex_nb.results import summarise, summary_line
 
+    print(summary_line(result), file=sys.stderr)
     print(summarise(result).to_string(), file=sys.stderr)
     report = result.attrs.get("leadlex", {})
     if report:

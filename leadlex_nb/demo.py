@@ -22,7 +22,7 @@ import pandas as pd
 import leadlex_nb  # noqa: F401  (registers .leadlex)
 from leadlex_nb import RateLimit
 from leadlex_nb.audit import ANOMALIES, audit
-from leadlex_nb.results import summarise
+from leadlex_nb.results import summarise, summary_line
 from leadlex_nb.sandbox import Sandbox
 
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     report = result.attrs["leadlex"]
     checks = audit(result, existed_before=before, exists_after=after, execution_log=log, run_id=report["run_id"])
     print("\nResult:")
+    print(summary_line(result))
     print(summarise(result).to_string())
     print(f"\nrequests by phase: {json.dumps(report['requests'])}; 429 answers: {report['rate_limited']}")
     print(f"wall time: {wall:.2f} s")

@@ -273,7 +273,8 @@ def _create_private(path: Path) -> None:
 
 
 def _to_text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and value != value):
+    # Every missing value (None, NaN, NaT, pd.NA) is stored as NULL, so a resumed run shows <NA> too.
+    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
         return None
     return str(value)
 
