@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
-KERNEL_NAME = "leadlex-nb-headless-tests"
+KERNEL_NAME = "leadlex-nb-tests"  # the kernelspec of the kernel_dir fixture (tests/conftest.py)
 CELL_TIMEOUT = 60  # a cell waiting for a click nobody can give fails here instead of hanging
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:Unclosed socket <zmq\.asyncio\.Socket:ResourceWarning")
@@ -56,15 +55,6 @@ print("CONFIRMED " + json.dumps({"status": run.status, "deletes": deletes(), "re
 """
 STOP = "sandbox.stop()"
 
-
-@pytest.fixture(scope="module")
-def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("kernels")
-    spec = root / KERNEL_NAME
-    spec.mkdir()
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL_NAME, "language": "python"}))
-    return root
 
 
 @pytest.fixture

@@ -33,24 +33,13 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 EXECUTED = REPO / "out" / "notebooks"  # executed copies, for people to open; ignored by git
 CELL_TIMEOUT = 120  # seconds per cell; a cell waiting for an answer nobody can give fails the test
-KERNEL_NAME = "leadlex-nb-tests"
+KERNEL_NAME = "leadlex-nb-tests"  # the kernelspec of the kernel_dir fixture (tests/conftest.py)
 STRIP_HINT = "jupyter nbconvert --clear-output --inplace {path}"
 
 # jupyter_client's Session.send wraps each socket in a throw-away zmq shadow socket, and pyzmq 27
 # warns when a shadow is collected unclosed. A shadow owns nothing: the real sockets are closed.
 pytestmark = pytest.mark.filterwarnings(r"ignore:Unclosed socket <zmq\.asyncio\.Socket:ResourceWarning")
 
-
-@pytest.fixture(scope="module")
-def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # A kernelspec pinned to this interpreter, so the kernel imports the same leadlex_nb as the tests
-    # whatever kernels the machine or user has installed under the name "python3".
-    root = tmp_path_factory.mktemp("kernels")
-    spec = root / KERNEL_NAME
-    spec.mkdir()
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": KERNEL_NAME, "language": "python"}))
-    return root
 
 
 @pytest.fixture
