@@ -145,8 +145,11 @@ class Run:
         self.recorder.state("dry_run")
         await self._dry_run_phase(unique)
         if not self.dry_run:
-            batches = self._delete_plan(unique)
-            await self._confirm(self._summarise_plan(unique, batches))
+            batches = deletion_batches(self.run_id, unique, self.dry_outcomes, size=self.settings.batch_size)
+            self.plan = [cid for b in batches for cid in b.ids]
+            await self._confirm(PlanSummary.of(self.run_id, self.ids, unique, self.dry_outcomes, batches,
+                                               self._governor.quota, notes=self.notes,
+                                               with_rows=self.hooks.confirm is not None))
             await self._delete_phase(batches)
         self.recorder.state("finished")
         return self._result()
@@ -304,15 +307,6 @@ class Run:
         return verdict
 
     # -- confirm and delete ------------------------------------------------------------
-
-    def _delete_plan(self, unique: list[str]) -> list[Batch]:
-        batches = deletion_batches(self.run_id, unique, self.dry_outcomes, size=self.settings.batch_size)
-        self.plan = [cid for b in batches for cid in b.ids]
-        return batches
-
-    def _summarise_plan(self, unique: list[str], batches: list[Batch]) -> PlanSummary:
-        return PlanSummary.of(self.run_id, self.ids, unique, self.dry_outcomes, batches, self._governor.quota,
-                              notes=self.notes, with_rows=self.hooks.confirm is not None)
 
     async def _confirm(self, summary: PlanSummary) -> None:
         self.recorder.state("confirming", plan_fingerprint=summary.fingerprint)
