@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from leadlex_nb import api, notebook
+from leadlex_nb.config import hide_key_option
 from leadlex_nb.errors import ColumnNotFoundError, ConfigurationError
 from leadlex_nb.notebook import DeletionRun
 
@@ -84,12 +85,14 @@ class LeadLexFrameAccessor:
         self._frame = frame
 
     def bulk_delete(self, column: Any, **options: Any) -> pd.DataFrame | DeletionRun:
+        options = hide_key_option(options)  # never a plain-text key in a verbose traceback
         values = _series_of(self._frame, column)
         if notebook.wants_handle(options):
             return notebook.bulk_delete(values, options)
         return api.bulk_delete(values, **options)
 
     async def abulk_delete(self, column: Any, **options: Any) -> pd.DataFrame | DeletionRun:
+        options = hide_key_option(options)  # never a plain-text key in a verbose traceback
         values = _series_of(self._frame, column)
         if notebook.wants_handle(options):
             return await notebook.abulk_delete(values, options)
@@ -107,11 +110,13 @@ class LeadLexSeriesAccessor:
         self._series = series
 
     def bulk_delete(self, **options: Any) -> pd.DataFrame | DeletionRun:
+        options = hide_key_option(options)  # never a plain-text key in a verbose traceback
         if notebook.wants_handle(options):
             return notebook.bulk_delete(self._series, options)
         return api.bulk_delete(self._series, **options)
 
     async def abulk_delete(self, **options: Any) -> pd.DataFrame | DeletionRun:
+        options = hide_key_option(options)  # never a plain-text key in a verbose traceback
         if notebook.wants_handle(options):
             return await notebook.abulk_delete(self._series, options)
         return await api.abulk_delete(self._series, **options)

@@ -16,7 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from leadlex_nb.config import Settings, check_flag, default_journal_path, resolve_settings
+from leadlex_nb.config import (
+    Settings,
+    check_flag,
+    default_journal_path,
+    hide_api_key,
+    hide_key_option,
+    resolve_settings,
+)
 from leadlex_nb.defaults import (
     DEFAULT_ATTRIBUTION_BUDGET,
     DEFAULT_BATCH_SIZE,
@@ -94,6 +101,7 @@ async def abulk_delete(
     See :meth:`LeadLexAccessor.bulk_delete` for the parameters. ``stop``, set from any thread,
     stops the run: no new request, those in flight finish and are recorded.
     """
+    api_key = hide_api_key(api_key)  # IPython's verbose tracebacks print argument values
     dry_run = check_flag("dry_run", dry_run)
     settings = resolve_settings(
         api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size,
@@ -108,6 +116,7 @@ async def abulk_delete(
 
 def bulk_delete(values: pd.Series, **options: Any) -> pd.DataFrame:
     """Synchronous :func:`abulk_delete`; works inside a running event loop (Jupyter) too."""
+    options = hide_key_option(options)
     return run_sync(lambda: abulk_delete(values, **options))
 
 
@@ -134,6 +143,7 @@ async def aresume(
     its dry run again, so the plan it asks to confirm is current. A finished run returns its
     result without sending anything.
     """
+    api_key = hide_api_key(api_key)
     probe = resolve_settings(api_key=api_key, base_url=base_url, journal=journal)
     if probe.journal_path is None:
         raise ConfigurationError("resume needs a journal")
@@ -151,6 +161,7 @@ async def aresume(
 
 def resume(run_id: str, **options: Any) -> pd.DataFrame:
     """Synchronous :func:`aresume`."""
+    options = hide_key_option(options)
     return run_sync(lambda: aresume(run_id, **options))
 
 

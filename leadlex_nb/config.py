@@ -13,6 +13,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -47,6 +48,8 @@ __all__ = [
     "Settings",
     "check_flag",
     "default_journal_path",
+    "hide_api_key",
+    "hide_key_option",
     "resolve_settings",
     "validate_base_url",
 ]
@@ -86,6 +89,29 @@ class ApiKey:
 
     def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("an ApiKey cannot be pickled")
+
+
+def hide_api_key(key: Any) -> Any:
+    """A key given as text, wrapped in :class:`ApiKey` at once; anything else as it is.
+
+    The public entry points rebind their ``api_key`` argument (or ``options``) to this first:
+    IPython's verbose tracebacks print every frame's argument values, and a plain string there
+    would show the key. Text that ``ApiKey`` refuses (empty, a line break) stays text, so
+    ``resolve_settings`` reports it as before.
+    """
+    if isinstance(key, str):
+        try:
+            return ApiKey(key)
+        except ConfigurationError:
+            return key
+    return key
+
+
+def hide_key_option(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with its ``api_key`` passed through :func:`hide_api_key` (a copy; the caller's dict is untouched)."""
+    if "api_key" not in options:
+        return options
+    return {**options, "api_key": hide_api_key(options["api_key"])}
 
 
 def default_journal_path() -> Path:
@@ -200,7 +226,10 @@ def resolve_settings(
         if not raw:
             raise ConfigurationError(f"no API key: pass api_key=... or set {ENV_API_KEY}")
         key = ApiKey(raw)
-    url = validate_base_url(base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
+    # Two statements: a verbose traceback (IPython's %xmode Verbose) shows the values named on the
+    # failing line, and os.environ there would print the whole environment, $LEADLEX_API_KEY too.
+    raw_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    url = validate_base_url(raw_url)
     try:
         rate_limit = resolve_rate_limit(plan)
     except ValueError as exc:
