@@ -27,7 +27,7 @@ from leadlex_nb import api
 from leadlex_nb.errors import ConfirmationDeclined, LeadLexError
 from leadlex_nb.hooks import PlanSummary, Progress, StopSignal, no_progress
 from leadlex_nb.progress import progress_sink
-from leadlex_nb.syncrun import _wait_through_interrupts
+from leadlex_nb.syncrun import wait_through_interrupts
 
 # States of a run.
 DRY_RUN = "dry_run"
@@ -145,7 +145,7 @@ class BackgroundRun:
     def wait_recorded(self) -> None:
         """Wait for the end after an interrupt: the run is recording what it was doing, and further
         interrupts must not abandon it."""
-        _wait_through_interrupts(self.finished)
+        wait_through_interrupts(self.finished)
 
     def _cancel_task(self) -> None:
         self._started.wait()

@@ -61,13 +61,13 @@ def _run_on_worker_thread(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) 
             # RuntimeError: the loop closed meanwhile, so the run already finished.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(task_box[0].cancel)
-        _wait_through_interrupts(finished)
+        wait_through_interrupts(finished)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]  # type: ignore[no-any-return]
 
 
-def _wait_through_interrupts(finished: threading.Event) -> None:
+def wait_through_interrupts(finished: threading.Event) -> None:
     """The run is recording what it was doing; further interrupts must not abandon it."""
     while True:
         try:

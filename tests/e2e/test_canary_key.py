@@ -33,8 +33,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from hostile_gateway import HostileGateway, serving
 
 import leadlex_nb
 from leadlex_nb.config import resolve_settings
@@ -400,62 +399,15 @@ def test_the_cli_leaks_the_key_nowhere(sandbox: Sandbox, tmp_path: Path) -> None
 # -- a hostile gateway --------------------------------------------------------------------------
 
 
-class EchoingGateway:
-    """Echoes the Authorization header everywhere it can: in ``X-Request-ID``, in HTML and JSON
-    error texts, percent-encoded and JSON-escaped. Dry runs report one missing contact per batch
-    (so attribution reads ``/v1/contacts``, which 404s with an echo); deleting requests get a 502
-    page, then a 502 envelope; with ``refuse`` set, a 401 envelope that stops the run."""
-
-    def __init__(self) -> None:
-        self.refuse = False
-        self.authorizations: list[str] = []
-        self.attempts: dict[str, int] = {}
-
-    def echo_headers(self, auth: str) -> dict[str, str]:
-        return {"X-Request-ID": f"req {auth} {json.dumps(auth)} {quote(auth)}"}
-
-    async def bulk_delete(self, request: web.Request) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        self.authorizations.append(auth)
-        payload = await request.json()
-        if payload.get("dry_run") is not False:
-            count = len(payload["contact_ids"])
-            return web.json_response(
-                {"data": {"deleted_count": count, "not_found_count": 0, "errors": []}},
-                headers=self.echo_headers(auth))
-        if self.refuse:
-            envelope = {"error": {"code": "invalid_key", "message": f"key {auth} is not valid ({quote(auth)})"}}
-            return web.json_response(envelope, status=401, headers=self.echo_headers(auth))
-        key = request.headers.get("Idempotency-Key", "")
-        self.attempts[key] = self.attempts.get(key, 0) + 1
-        if self.attempts[key] == 1:
-            page = f"<html><h1>502</h1><p>upstream rejected {auth}</p><pre>{json.dumps(auth)}</pre></html>"
-            return web.Response(status=502, text=page, content_type="text/html", headers=self.echo_headers(auth))
-        envelope = {"error": {"code": "bad_gateway", "message": f"rejected {auth} {json.dumps(auth)} {quote(auth)}"}}
-        return web.json_response(envelope, status=502, headers=self.echo_headers(auth))
-
-    async def anything_else(self, request: web.Request) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        envelope = {"error": {"code": "not_found", "message": f"no route for {auth}"}}
-        return web.json_response(envelope, status=404, headers=self.echo_headers(auth))
-
-
 @pytest.fixture
-async def gateway() -> AsyncIterator[tuple[EchoingGateway, str]]:
-    hostile = EchoingGateway()
-    app = web.Application()
-    app.router.add_post("/v1/contacts/bulk-delete", hostile.bulk_delete)
-    app.router.add_route("*", "/{tail:.*}", hostile.anything_else)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield hostile, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+async def gateway() -> AsyncIterator[tuple[HostileGateway, str]]:
+    hostile = HostileGateway()
+    async with serving(hostile) as base_url:
+        yield hostile, base_url
 
 
 async def test_a_gateway_echoing_the_canary_leaks_it_nowhere(
-    gateway: tuple[EchoingGateway, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    gateway: tuple[HostileGateway, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str], debug_logs: pytest.LogCaptureFixture,
 ) -> None:
     hostile, base_url = gateway
@@ -468,7 +420,7 @@ async def test_a_gateway_echoing_the_canary_leaks_it_nowhere(
     evidence.frame("gateway 502", result)
     assert set(result["status"].astype(str)) == {"unknown"}
 
-    hostile.refuse = True
+    hostile.mode = "refuse"
     with pytest.raises(leadlex_nb.AuthenticationError) as refused:
         await ids.leadlex.abulk_delete(confirm=False, **options(None, tmp_path, base_url=base_url, retry=retry))
     evidence.error("gateway 401", refused.value)

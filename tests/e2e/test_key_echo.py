@@ -13,15 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
+from hostile_gateway import HostileGateway, serving
 
 import leadlex_nb
 from leadlex_nb.config import ApiKey
@@ -39,52 +37,11 @@ SPELLINGS = {
 }
 
 
-class HostileGateway:
-    """Echoes the Authorization header; dry runs succeed, deleting requests get 502s (or, with
-    ``deny``, a 403 whose message echoes the header, which stops the run with an exception)."""
-
-    def __init__(self, deny: bool = False) -> None:
-        self.deny = deny
-        self.authorizations: list[str] = []
-        self.attempts: Counter[str] = Counter()  # per idempotency key
-        self.deleting = 0
-
-    async def bulk_delete(self, request: web.Request) -> web.StreamResponse:
-        auth = request.headers.get("Authorization", "")
-        self.authorizations.append(auth)
-        payload = await request.json()
-        if payload.get("dry_run") is not False:
-            count = len(payload["contact_ids"])
-            return web.json_response(
-                {"data": {"deleted_count": count, "not_found_count": 0, "errors": []}},
-                headers={"X-Request-ID": f"req_dry {auth}"},
-            )
-        self.deleting += 1
-        key = request.headers.get("Idempotency-Key", "")
-        self.attempts[key] += 1
-        headers = {"X-Request-ID": f"req_gw {auth} {json.dumps(auth)}"}
-        if self.deny:
-            envelope = {"error": {"code": "insufficient_permissions", "message": f"{auth} may not delete"}}
-            return web.Response(status=403, text=json.dumps(envelope), content_type="application/json",
-                                headers=headers)
-        if self.attempts[key] == 1:
-            page = f"<html><body><h1>502 Bad Gateway</h1><p>upstream rejected {auth}</p><pre>{json.dumps(auth)}</pre>"
-            return web.Response(status=502, text=page + "</body></html>", content_type="text/html", headers=headers)
-        envelope = {"error": {"code": "bad_gateway", "message": f"upstream rejected {auth} (sent {quote(auth)})"}}
-        return web.Response(status=502, text=json.dumps(envelope), content_type="application/json", headers=headers)
-
-
-@pytest.fixture(params=[False, True], ids=["bad-gateway", "denied"])
+@pytest.fixture(params=["bad_gateway", "deny"], ids=["bad-gateway", "denied"])
 async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[HostileGateway, str]]:
-    hostile = HostileGateway(deny=request.param)
-    app = web.Application()
-    app.router.add_post("/v1/contacts/bulk-delete", hostile.bulk_delete)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield hostile, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+    hostile = HostileGateway(request.param)
+    async with serving(hostile) as base_url:
+        yield hostile, base_url
 
 
 def leaks(text: str) -> list[str]:
@@ -125,7 +82,7 @@ async def test_an_echoed_authorization_header_leaks_the_key_nowhere(
     assert hostile.authorizations and set(hostile.authorizations) == {f"Bearer {KEY}"}
     masked = f"Bearer {MASK}"
     assert set(result["request_id"]) == {f'req_gw {masked} "{masked}"'}
-    if hostile.deny:
+    if hostile.mode == "deny":
         assert isinstance(error, leadlex_nb.PermissionDeniedError)
         assert f"{masked} may not delete" in str(error) and f"{masked} may not delete" in captured.err
         assert set(result["status"].astype(str)) == {"not_sent"}  # a refusal did not execute
