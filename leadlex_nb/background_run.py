@@ -249,6 +249,9 @@ class _CountingProgress:
     def close(self) -> None:
         pass
 
+    def set_postfix_str(self, s: str = "") -> None:
+        pass
+
 
 def _claim(plan: PlanSummary, planned_at: float) -> str | None:
     """Record that ``plan`` is being deleted; or, when another run confirmed the same plan after this

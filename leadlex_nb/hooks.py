@@ -34,6 +34,7 @@ PLAN_STATUSES: tuple[Status, ...] = ("would_delete", "unresolved", "not_found", 
 class Progress(Protocol):
     def update(self, n: int = 1) -> Any: ...
     def close(self) -> Any: ...
+    def set_postfix_str(self, s: str = "") -> Any: ...  # a note beside the bar ("" clears it), as in tqdm
 
 
 ProgressFactory = Callable[[int, str], Progress]
@@ -44,6 +45,9 @@ class _NoProgress:
         pass
 
     def close(self) -> None:
+        pass
+
+    def set_postfix_str(self, s: str = "") -> None:
         pass
 
 

@@ -202,11 +202,10 @@ class Run:
                 await opened.close()
 
     def _show_pacing(self, wait: float | None) -> None:
-        """On the progress bar, when it can say so: that pacing holds requests back, and until when."""
-        note = getattr(self._bar, "set_postfix_str", None)
-        if note is not None:
+        """On the progress bar: that pacing holds requests back, and until when."""
+        if self._bar is not None:
             until = time.strftime("%H:%M:%S", time.localtime(time.time() + wait)) if wait is not None else None
-            note(f"waiting for the rate limit until {until}" if until else "")
+            self._bar.set_postfix_str(f"waiting for the rate limit until {until}" if until else "")
 
     def _stop_requested(self, reason: str) -> None:
         self.stop.stop(RunInterrupted(
