@@ -79,8 +79,6 @@ class PlanSummary:
     notes: tuple[str, ...] = ()
     # The dry run's per-row frame, for samples; None where the front end does not need it.
     dry_run_result: pd.DataFrame | None = field(default=None, repr=False, compare=False)
-    # Seconds since the dry run behind this plan; set when a journaled plan is shown again.
-    plan_age_seconds: float | None = None
 
     @classmethod
     def of(cls, run_id: str, ids: pd.DataFrame, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome],
@@ -105,21 +103,11 @@ class PlanSummary:
             f"Will permanently delete up to {self.to_delete} contacts in {self.delete_requests} request(s)"
             + (f" ({self.unresolved} of them not proven to exist)." if self.unresolved else "."),
         ]
-        if self.plan_age_seconds is not None:
-            lines.append(f"The dry run behind this plan is {_age_text(self.plan_age_seconds)} old.")
         if self.quota_remaining is not None:
             lines.append(f"Daily quota: {self.quota_remaining} requests left{reset_text(self.quota_reset_at)}.")
         lines.extend(self.notes)
         lines.append(f"Plan fingerprint: {self.fingerprint[:16]}")
         return "\n".join(lines)
-
-
-def _age_text(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 ConfirmResult = bool | Awaitable[bool]

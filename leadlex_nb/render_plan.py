@@ -101,15 +101,13 @@ def plan_html(plan: PlanSummary, *, decided: bool = False) -> str:
             f"<details open><summary style='cursor:pointer'>Sample rows (up to {SAMPLES} of each kind)</summary>"
             f"<table style='{TABLE}'><tr><th style='{CELL}'>kind</th><th style='{CELL}'>row</th>"
             f"<th style='{CELL}'>contact_id</th><th style='{CELL}'>detail</th></tr>{body}</table></details>")
-    extra = [quota_text(plan)]
+    lines = [esc(quota_text(plan))]  # each line HTML already
     if plan.unresolved:
-        extra.append(f"{number(plan.unresolved)} planned ID(s) are not proven to exist; they go in batches "
-                     "of their own.")
-    if plan.plan_age_seconds is not None:
-        extra.append(f"The dry run behind this plan is {plan.plan_age_seconds:,.0f} s old.")
-    extra.append(f"Plan fingerprint <code style='{CODE}'>{esc(plan.fingerprint[:16])}</code>: the deletion "
+        lines.append(esc(f"{number(plan.unresolved)} planned ID(s) are not proven to exist; they go in batches "
+                         "of their own."))
+    lines.append(f"Plan fingerprint <code style='{CODE}'>{esc(plan.fingerprint[:16])}</code>: the deletion "
                  "sends exactly these IDs.")
-    parts.append("".join(f"<div>{line if 'fingerprint' in line else esc(line)}</div>" for line in extra))
+    parts.append("".join(f"<div>{line}</div>" for line in lines))
     if plan.notes:
         parts.append("".join(f"<div style='{MUTED}'>{esc(note)}</div>" for note in plan.notes))
     if not decided:
