@@ -24,6 +24,7 @@ from leadlex_nb.errors import (
     QuotaError,
     ResumeError,
     RunInterrupted,
+    ServerUnreachableError,
 )
 from leadlex_nb.hooks import PlanSummary, StopSignal
 from leadlex_nb.limits import RateLimit
@@ -49,6 +50,7 @@ __all__ = [
     "ResumeError",
     "RetryPolicy",
     "RunInterrupted",
+    "ServerUnreachableError",
     "StopSignal",
     "abulk_delete",
     "aresume",

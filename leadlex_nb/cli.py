@@ -141,8 +141,8 @@ def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str])
     unreached = (status == "not_sent") & (result["error_code"].astype(str) == "transport_connect")
     if unreached.any():
         reason = one_line(result.loc[unreached, "error_message"].iloc[0])
-        print(f"error: could not connect to {_shown_url(base_url())}; {int(unreached.sum())} row(s) not sent "
-              f"({reason})", file=sys.stderr)
+        print(f"error: could not connect to {_shown_url(base_url())}; {int((status == 'not_sent').sum()):,} row(s) "
+              f"not sent ({reason})", file=sys.stderr)
     if out is not None:
         try:
             write_result(result, out)
@@ -289,14 +289,16 @@ def _cli_wording(message: str) -> str:
     return message.replace("pass ignore_quota=True", "pass --ignore-quota")
 
 
-def _stopped(error: Any, args: argparse.Namespace, code: int, label: str, *, resumable: bool = True) -> int:
-    """A run that ended early: its partial result, then the reason on one line, then how to finish it."""
+def _stopped(error: Any, args: argparse.Namespace, code: int, label: str | None, *, resumable: bool = True) -> int:
+    """A run that ended early: its partial result, then the reason on one line (unless the report said
+    it: ``label`` None), then how to finish it."""
     if error.result is not None:
         try:
             _report(error.result, args.out, lambda: _base_url(args))
         except CliError as failure:
             print(f"error: {failure}", file=sys.stderr)
-    print(f"{label}: {_cli_wording(str(error))}", file=sys.stderr)
+    if label is not None or error.result is None:
+        print(f"{label or 'stopped'}: {_cli_wording(str(error))}", file=sys.stderr)
     if error.run_id and resumable:
         print(f"finish the run with: leadlex-nb resume {error.run_id}", file=sys.stderr)
     return code
@@ -321,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         QuotaError,
         ResumeError,
         RunInterrupted,
+        ServerUnreachableError,
     )
 
     try:
@@ -339,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIGURATION
     except (AuthenticationError, PermissionDeniedError, QuotaError) as error:
         return _stopped(error, args, EXIT_API_STOP, "stopped")
+    except ServerUnreachableError as error:  # the report's last line names the server and why
+        return _stopped(error, args, EXIT_UNSETTLED, None, resumable=False)
     except ConfirmationDeclined as error:
         return _stopped(error, args, EXIT_DECLINED, "declined", resumable=False)
     except RunInterrupted as error:

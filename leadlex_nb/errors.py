@@ -9,6 +9,7 @@
     ├── AuthenticationError           401 invalid_key: the key is invalid or expired; the run stopped at once
     ├── PermissionDeniedError         403 insufficient_permissions: the key lacks write:contacts; the run stopped
     ├── QuotaError                    the daily quota cannot cover the run, or ran out during it
+    ├── ServerUnreachableError        no request of the run could connect to the API; nothing was sent
     ├── ConfirmationDeclined          the user did not confirm the deletion plan; nothing was deleted
     ├── RunInterrupted                KeyboardInterrupt / cancellation; resume with ``leadlex_nb.resume(run_id)``
     ├── JournalError                  the run journal cannot be written or read (locked, disk full, damaged)
@@ -84,6 +85,10 @@ class QuotaError(LeadLexError):
         self.needed = needed
         self.remaining = remaining
         self.reset_at = reset_at
+
+
+class ServerUnreachableError(LeadLexError):
+    """No request of the run could connect to the API (refused, unknown host, connect timeout)."""
 
 
 class ConfirmationDeclined(LeadLexError):

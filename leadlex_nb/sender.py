@@ -12,10 +12,16 @@ import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from leadlex_nb.errors import AuthenticationError, LeadLexError, PermissionDeniedError, QuotaError
+from leadlex_nb.errors import (
+    AuthenticationError,
+    LeadLexError,
+    PermissionDeniedError,
+    QuotaError,
+    ServerUnreachableError,
+)
 from leadlex_nb.hooks import reset_text
 from leadlex_nb.pacing import RateGovernor
 from leadlex_nb.plan import Batch
@@ -31,6 +37,9 @@ BULK_DELETE_PATH = "/v1/contacts/bulk-delete"
 FailureStatus = Literal["not_sent", "unknown"]
 # A slot not granted within this long counts as held back by pacing (shown to the user).
 _HELD_AFTER = 0.25
+# Until the server has answered once, a connect failure most likely means a wrong URL or no network:
+# give up after this many attempts (at most 3.5 s of backoff by default) and stop the run.
+FIRST_CONTACT_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,8 @@ class Sender:
         self._sleep = sleep
         self._wall_clock = wall_clock
         self._header_warned = False
+        self._answered = False  # whether any request of the run got an answer
+        self._first_contact = replace(policy, max_attempts=min(policy.max_attempts, FIRST_CONTACT_ATTEMPTS))
         # Told the seconds until the next grant while pacing holds requests back, None once it no longer does.
         self._on_pacing = on_pacing
         self._held = 0
@@ -211,6 +222,7 @@ class Sender:
                 failure_kind = failure.kind
                 code, message = f"transport_{failure.kind}", str(failure)
             else:
+                self._answered = True
                 self._check_headers(answer, self.governor.on_answer(sent_at, answer.status, answer.headers))
                 status = answer.status
                 request_id = answer.request_id or request_id
@@ -219,8 +231,10 @@ class Sender:
                 code, message = _error_text(answer)
                 if status == 429:
                     retry_after = parse_retry_after(answer.headers.get("retry-after"), self._wall_clock())
+            unreached = failure_kind == "connect" and not self._answered
             decision = decide(
-                status=status, failure=failure_kind, attempt=attempts, policy=self.policy, retry_after=retry_after,
+                status=status, failure=failure_kind, attempt=attempts,
+                policy=self._first_contact if unreached else self.policy, retry_after=retry_after,
                 quota_left=self.governor.quota.remaining, optional=optional,
                 budget_left=self._budget.remaining > 0, rand=self._rand,
             )
@@ -231,6 +245,11 @@ class Sender:
                     self.governor.on_rate_limited(sent_at, retry_after)
             if decision.action == "stop_run":
                 self.stop.stop(self._stop_error(decision, message))
+            elif decision.action == "give_up" and unreached and not self._answered:
+                self.stop.stop(ServerUnreachableError(
+                    f"could not connect to the API in {attempts} attempt(s) ({message}); the run stopped. "
+                    "Check the base URL and the network, then run again"
+                ))
             if decision.action != "retry" or self.stop.stopping:
                 if decision.gave_up == "budget":
                     message = f"{message} (retry budget of the run used up)"

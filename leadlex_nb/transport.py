@@ -24,6 +24,9 @@ from leadlex_nb.defaults import package_version
 from leadlex_nb.redact import Redactor
 
 FailureKind = Literal["connect", "timeout", "connection"]
+# Seconds to open a TCP connection; a host that does not answer by then is not waited on for the
+# whole request timeout.
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 class TransportFailure(Exception):
@@ -97,7 +100,8 @@ class HttpTransport:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._redactor = Redactor(api_key.reveal())
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # A connection not made within this is never made: the request cannot have reached the server.
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, CONNECT_TIMEOUT_SECONDS))
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -156,7 +160,7 @@ class HttpTransport:
                     body=self._redactor.scrub_bytes(payload),
                     elapsed=time.monotonic() - started,
                 )
-        except aiohttp.ClientConnectorError as exc:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             failure = TransportFailure("connect", self._describe(exc))
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             failure = TransportFailure("timeout", self._describe(exc) or "timed out")
