@@ -67,14 +67,47 @@ _DOC = """
 
 
 def _series_of(frame: pd.DataFrame, column: Any) -> pd.Series:
-    if column not in frame.columns:
-        raise ColumnNotFoundError(
-            f"column {column!r} is not in the DataFrame; its columns are {list(frame.columns)[:20]!r}"
-        )
+    columns = frame.columns
+    try:
+        hash(column)
+    except TypeError:
+        raise ConfigurationError(f"name one column by its label, not a {type(column).__name__}") from None
+    if isinstance(columns, pd.MultiIndex):
+        return _multi_level_series(frame, column)
+    if column not in columns:
+        raise ColumnNotFoundError(f"column {column!r} is not in the DataFrame; {_where_instead(frame, column)}")
     values: pd.Series | pd.DataFrame = frame[column]
     if isinstance(values, pd.DataFrame):
         raise ConfigurationError(f"column {column!r} appears {values.shape[1]} times; name a unique column")
     return values
+
+
+def _multi_level_series(frame: pd.DataFrame, column: Any) -> pd.Series:
+    """Columns with several levels: only a full label names one column (a partial one names a group)."""
+    columns = frame.columns
+    full = isinstance(column, tuple) and len(column) == columns.nlevels
+    if full and column in columns:
+        values: pd.Series | pd.DataFrame = frame[column]
+        if isinstance(values, pd.DataFrame):
+            raise ConfigurationError(f"column {column!r} appears {values.shape[1]} times; name a unique column")
+        return values
+    parts = column if isinstance(column, tuple) else (column,)
+    matching = [label for label in columns if all(part in label for part in parts)]
+    if matching and not full:
+        raise ColumnNotFoundError(
+            f"the DataFrame's columns have {columns.nlevels} levels, so {column!r} is not one column; name it "
+            f"by its full label, one of {matching[:5]!r}"
+        )
+    raise ColumnNotFoundError(f"column {column!r} is not in the DataFrame; {_where_instead(frame, column)}")
+
+
+def _where_instead(frame: pd.DataFrame, column: Any) -> str:
+    """What the caller may have meant: the index, or the columns there are."""
+    names = [name for name in frame.index.names if name is not None]
+    if column in names:
+        return (f"{column!r} is the name of the index, not a column: use "
+                f"df.reset_index().leadlex.bulk_delete({column!r})")
+    return f"its columns are {list(frame.columns)[:20]!r}"
 
 
 @pd.api.extensions.register_dataframe_accessor("leadlex")
