@@ -7,9 +7,9 @@
 - ``aiohttp``: the same bodies sent as dry runs by a plain aiohttp client, 4 in flight;
 - ``leadlex``: ``df.leadlex.bulk_delete("contact_id", dry_run=True)`` with a fresh journal.
 
-``import_cpu_s`` covers importing leadlex-nb (pandas and aiohttp are imported before any figure), ``load_cpu_s`` reading the CSV, ``work_cpu_s``
-everything after that (the figure to compare);
-``peak_rss_mb`` is the process's peak; ``rss_after_load_mb`` the peak before the work began.
+``import_cpu_s`` covers importing leadlex-nb (pandas and aiohttp come before any figure),
+``load_cpu_s`` reading the CSV, ``work_cpu_s`` everything after that (the figure to compare);
+``peak_rss_mb`` is the process's peak, ``rss_after_load_mb`` the peak before the work began.
 """
 
 from __future__ import annotations
