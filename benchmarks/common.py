@@ -51,7 +51,7 @@ class Scale:
 
     @classmethod
     def quick(cls) -> Scale:
-        return cls(side_by_side_ids=5_000, side_by_side_repeats=1, stall_cap_s=20.0, overhead_ids=100_000,
+        return cls(side_by_side_ids=12_000, side_by_side_repeats=1, stall_cap_s=20.0, overhead_ids=100_000,
                    overhead_repeats=1, unknown_ids=5_000, fault_ids=5_000, fault_seeds=1)
 
     @classmethod
