@@ -71,9 +71,10 @@ def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, 
                 progress(f"  B[{repeat}] {mode}: {report['work_cpu_s']:.2f} CPU-s work, "
                          f"{report['peak_rss_mb']:.0f} MB peak, {report['work_wall_s']:.1f} s wall")
     finally:
-        assert server.stdin is not None
-        server.stdin.close()
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.close()  # the sandbox process serves until its stdin closes
         server.wait(timeout=60)
+        server.stdout.close()
         ids_file.unlink(missing_ok=True)
     return summarise(runs, scale.overhead_ids)
 
