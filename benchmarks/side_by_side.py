@@ -83,7 +83,7 @@ def _run_leadlex(key: str, sandbox: Sandbox, ids: list[str], cap_s: float) -> di
             result = exc.result
     timer.cancel()
     ended = time.perf_counter()
-    delete_s = ended - confirmed[0][0] if confirmed else float("nan")
+    delete_s = ended - confirmed[0][0] if confirmed else None  # None: stopped before the delete phase
     boundary = confirmed[0][1] if confirmed else float("inf")
     report = result.attrs["leadlex"]
     return {"total_s": total.seconds, "delete_s": delete_s, "stalled": stalled,
@@ -108,10 +108,15 @@ def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, 
             runs.append(row)
             if row["stalled"]:
                 stalled.add(key)
-            progress(f"  A[{repeat}] {key}: {row['total_s']:.2f} s total, {row['delete_s']:.2f} s delete, "
+            delete_text = "no delete phase" if row["delete_s"] is None else f"{row['delete_s']:.2f} s delete"
+            progress(f"  A[{repeat}] {key}: {row['total_s']:.2f} s total, {delete_text}, "
                      f"{row['requests_total']} requests, {row['rate_limited_total']} 429s"
                      + (" (stalled at the cap)" if row["stalled"] else ""))
     return summarise(runs, ids_n, scale.stall_cap_s)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def summarise(runs: list[dict[str, Any]], ids_n: int, cap_s: float) -> dict[str, Any]:
@@ -123,12 +128,14 @@ def summarise(runs: list[dict[str, Any]], ids_n: int, cap_s: float) -> dict[str,
         mine = [r for r in runs if r["contender"] == key]
         if not mine:
             continue
-        total, delete = median(r["total_s"] for r in mine), median(r["delete_s"] for r in mine)
+        total = median(r["total_s"] for r in mine)
+        deletes = [r["delete_s"] for r in mine if r["delete_s"] is not None]
+        delete = median(deletes) if deletes else None
         rows.append({"contender": key, "label": label, "runs": len(mine),
                      "stalled_runs": sum(r["stalled"] for r in mine),
-                     "total_s": round(total, 2), "delete_s": round(delete, 2),
+                     "total_s": round(total, 2), "delete_s": _round(delete),
                      "efficiency_total": round(ideal_total / total, 2),
-                     "efficiency_delete": round(ideal_delete / delete, 2),
+                     "efficiency_delete": _round(ideal_delete / delete if delete else None),
                      "requests_total": median(r["requests_total"] for r in mine),
                      "requests_delete": median(r["requests_delete"] for r in mine),
                      "rate_limited_total": median(r["rate_limited_total"] for r in mine),
@@ -138,6 +145,7 @@ def summarise(runs: list[dict[str, Any]], ids_n: int, cap_s: float) -> dict[str,
         for base in ("a", "b"):
             if row["contender"] in LEADLEX and base in by_key:
                 row[f"speedup_total_vs_{base}"] = round(by_key[base]["total_s"] / row["total_s"], 2)
-                row[f"speedup_delete_vs_{base}"] = round(by_key[base]["delete_s"] / row["delete_s"], 2)
+                row[f"speedup_delete_vs_{base}"] = _round(
+                    by_key[base]["delete_s"] / row["delete_s"] if row["delete_s"] else None)
     return {"ids": ids_n, "requests_per_phase": per_phase, "ideal_total_s": round(ideal_total, 2),
             "ideal_delete_s": round(ideal_delete, 2), "stall_cap_s": cap_s, "summary": rows, "runs": runs}
