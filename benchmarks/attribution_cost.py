@@ -31,11 +31,11 @@ def _frame(existing: list[str], ids: int, unknown_share: float, seed: int) -> pd
 
 
 def run_one(ids: int, unknown_share: float, key_kind: str) -> dict[str, Any]:
-    with Sandbox(seed_contacts=ids, profile=ROOMY_PROFILE, seed=3) as sandbox:
+    with Sandbox(seed_contacts=ids, profile=ROOMY_PROFILE, seed=3) as sandbox, fresh_journal() as journal:
         frame = _frame(sorted(sandbox.existing_ids()), ids, unknown_share, seed=5)
         key = sandbox.api_key if key_kind == "read+write" else sandbox.create_key(["write:contacts"])
         result = frame.leadlex.bulk_delete("contact_id", confirm=False, api_key=key, base_url=sandbox.base_url,
-                                           journal=fresh_journal(), progress=False, verbose=False)
+                                           journal=journal, progress=False, verbose=False)
     requests = {k: int(v) for k, v in result.attrs["leadlex"]["requests"].items()}
     total = sum(requests.values())
     statuses = result["status"].value_counts()

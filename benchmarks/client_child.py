@@ -71,10 +71,11 @@ def _import_libraries(mode: str) -> None:
 
 
 def _run_leadlex(frame: pd.DataFrame, base_url: str, api_key: str) -> dict[str, Any]:
-    journal_dir = Path(tempfile.mkdtemp(prefix="leadlex-bench-journal-"))
-    result = frame.leadlex.bulk_delete("contact_id", dry_run=True, api_key=api_key, base_url=base_url,
-                                       journal=journal_dir / "journal.sqlite3", progress=False, verbose=False)
-    journal_bytes = sum(p.stat().st_size for p in journal_dir.iterdir())
+    with tempfile.TemporaryDirectory(prefix="leadlex-bench-journal-") as directory:  # about 400 MB per 1M IDs
+        journal_dir = Path(directory)
+        result = frame.leadlex.bulk_delete("contact_id", dry_run=True, api_key=api_key, base_url=base_url,
+                                           journal=journal_dir / "journal.sqlite3", progress=False, verbose=False)
+        journal_bytes = sum(p.stat().st_size for p in journal_dir.iterdir())
     return {"requests": result.attrs["leadlex"]["requests"], "journal_bytes": journal_bytes,
             "statuses": {k: int(v) for k, v in result["status"].value_counts().items() if v}}
 

@@ -9,7 +9,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,11 @@ def count_429(entries: Iterable[dict[str, Any]]) -> int:
     return sum(1 for e in entries if e["status"] == 429)
 
 
-def fresh_journal() -> Path:
-    return Path(tempfile.mkdtemp(prefix="leadlex-bench-")) / "journal.sqlite3"
+@contextmanager
+def fresh_journal() -> Iterator[Path]:
+    """A journal path in a temporary directory that is removed afterwards (journals grow with the IDs)."""
+    with tempfile.TemporaryDirectory(prefix="leadlex-bench-") as directory:
+        yield Path(directory) / "journal.sqlite3"
 
 
 def median(values: Iterable[float]) -> float:

@@ -22,13 +22,13 @@ LOST_ANSWERS = 0.05
 
 
 def run_one(ids: int, seed: int) -> dict[str, Any]:
-    with Sandbox(seed_contacts=ids, profile=ROOMY_PROFILE, seed=4) as sandbox:
+    with Sandbox(seed_contacts=ids, profile=ROOMY_PROFILE, seed=4) as sandbox, fresh_journal() as journal:
         sandbox.set_faults(Faults(error_5xx=ERROR_5XX, drop_after_commit=LOST_ANSWERS, latency=0.005, seed=seed))
         before = sandbox.existing_ids()
         frame = pd.DataFrame({"contact_id": sorted(before)})
         with Stopwatch() as watch:
             result = frame.leadlex.bulk_delete("contact_id", confirm=False, api_key=sandbox.api_key,
-                                               base_url=sandbox.base_url, journal=fresh_journal(),
+                                               base_url=sandbox.base_url, journal=journal,
                                                progress=False, verbose=False)
         after = sandbox.existing_ids()
         log = sandbox.execution_log()

@@ -62,7 +62,11 @@ def _run_client(mode: str, ids_file: Path, server_env: dict[str, str]) -> dict[s
 
 
 def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    ids_file = Path(tempfile.mkdtemp(prefix="leadlex-bench-ids-")) / "ids.csv"
+    with tempfile.TemporaryDirectory(prefix="leadlex-bench-ids-") as directory:
+        return _measure_with_ids_in(Path(directory) / "ids.csv", scale, progress)
+
+
+def _measure_with_ids_in(ids_file: Path, scale: Scale, progress: Callable[[str], None]) -> dict[str, Any]:
     server, server_env = _start_server(scale.overhead_ids, ids_file)
     runs: list[dict[str, Any]] = []
     too_slow_to_repeat: set[str] = set()
@@ -83,7 +87,6 @@ def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, 
         server.stdin.close()  # the sandbox process serves until its stdin closes
         server.wait(timeout=60)
         server.stdout.close()
-        ids_file.unlink(missing_ok=True)
     return summarise(runs, scale.overhead_ids)
 
 

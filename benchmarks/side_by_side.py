@@ -71,11 +71,11 @@ def _run_leadlex(key: str, sandbox: Sandbox, ids: list[str], cap_s: float) -> di
     frame = pd.DataFrame({"contact_id": ids})
     timer.start()
     stalled = False
-    with Stopwatch() as total:
+    with fresh_journal() as journal, Stopwatch() as total:
         try:
             result = frame.leadlex.bulk_delete(
                 "contact_id", api_key=sandbox.api_key, base_url=sandbox.base_url, confirm=confirm, stop=stop,
-                journal=fresh_journal(), progress=False, verbose=False, **LEADLEX[key][1])
+                journal=journal, progress=False, verbose=False, **LEADLEX[key][1])
         except LeadLexError as exc:  # the cap: the run stops cleanly and carries its partial result
             stalled = stop.reason is not None
             if not stalled or exc.result is None:
