@@ -81,8 +81,9 @@ def _run_leadlex(key: str, sandbox: Sandbox, ids: list[str], cap_s: float) -> di
             if not stalled or exc.result is None:
                 raise
             result = exc.result
-    timer.cancel()
-    ended = time.perf_counter()
+        finally:
+            timer.cancel()
+    ended = total.started + total.seconds
     delete_s = ended - confirmed[0][0] if confirmed else None  # None: stopped before the delete phase
     boundary = confirmed[0][1] if confirmed else float("inf")
     report = result.attrs["leadlex"]
