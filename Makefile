@@ -26,7 +26,7 @@ sandbox: $(STAMP)
 	$(VENV)/bin/leadlex-nb sandbox --port 8787 --seed-contacts 1000
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

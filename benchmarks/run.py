@@ -1,144 +1,68 @@
-"""Benchmarks, measured as ratios side by side in one run (``make bench``).
+"""``make bench``: every benchmark section in one run, printed as tables and written as JSON.
 
-1. ID normalisation: the vectorised ``normalise_ids`` against a plain per-row loop.
-2. The main job (10,000 known + 500 unknown + 100 junk + 200 repeats on a 20,000-contact
-   sandbox with 30 ms latency): wall time at concurrency 1, 4 and 8.
-3. Attribution: requests spent with a read-capable key (export) against a write-only key
-   (bisection), at 1 % and 5 % missing.
-4. Pacing: a tight per-window limit with the plan given against learning it from 429s.
+A. side by side under a hidden rate window (:mod:`benchmarks.side_by_side`);
+B. the client's CPU, memory and journal size on a dry run of 1M IDs (:mod:`benchmarks.overhead`);
+C. requests per 1,000 IDs by share of unknown IDs (:mod:`benchmarks.attribution_cost`);
+D. attempts per batch under 5xx and lost answers, audited (:mod:`benchmarks.fault_attempts`).
 
-Prints a table and writes ``benchmarks/results.json``.
+``BENCH_QUICK=1`` runs a smaller smoke version. Writes ``out/bench/<section>.json``,
+``out/bench/results.json`` and ``benchmarks/results.json``. ID normalisation has its own script,
+``benchmarks/ids_bench.py``.
 """
 
 from __future__ import annotations
 
 import json
-import platform
-import random
+import os
 import sys
-import tempfile
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from benchmarks import attribution_cost, fault_attempts, overhead, side_by_side
+from benchmarks.common import Scale, machine
+from benchmarks.tables import SECTIONS, TITLES, render
 
-import leadlex_nb  # noqa: F401
-from leadlex_nb import RateLimit
-from leadlex_nb.demo import build_frame
-from leadlex_nb.ids import normalise_ids
-from leadlex_nb.sandbox import Faults, Profile, Sandbox
-
-OUT = Path(__file__).with_name("results.json")
-
-
-def _naive_normalise(values: pd.Series) -> list[str | None]:
-    out: list[str | None] = []
-    for value in values:
-        try:
-            text = value.strip().lower().removeprefix("urn:uuid:").strip("{}")
-            out.append(str(uuid.UUID(text)))
-        except (AttributeError, ValueError):
-            out.append(None)
-    return out
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "out" / "bench"
+RESULTS = Path(__file__).with_name("results.json")
+MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
+    "side_by_side": side_by_side.measure, "overhead": overhead.measure,
+    "attribution_cost": attribution_cost.measure, "fault_attempts": fault_attempts.measure,
+}
 
 
-def bench_normalise(rows: int = 500_000) -> dict[str, Any]:
-    rng = random.Random(1)
-    base = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(rows // 2)]
-    values = pd.Series([rng.choice([v, v.upper(), "{" + v + "}", " " + v]) for v in base] + base[: rows // 4]
-                       + ["junk", None, "", 42] * (rows // 16))
-    started = time.perf_counter()
-    normalise_ids(values)
-    vectorised = time.perf_counter() - started
-    started = time.perf_counter()
-    _naive_normalise(values)
-    naive = time.perf_counter() - started
-    return {"rows": len(values), "vectorised_s": round(vectorised, 3), "per_row_loop_s": round(naive, 3),
-            "speedup": round(naive / vectorised, 2)}
+def run_all(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+                               "scale": scale.as_dict()}
+    for name in SECTIONS:
+        progress(f"{TITLES[name]} ...")
+        started = time.perf_counter()
+        results[name] = MEASURES[name](scale, progress)
+        results[name]["section_seconds"] = round(time.perf_counter() - started, 1)
+    results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    return results
 
 
-def _run(sandbox: Sandbox, frame: pd.DataFrame, journal: Path, **options: Any) -> tuple[pd.DataFrame, float]:
-    started = time.perf_counter()
-    result = frame.leadlex.bulk_delete("contact_id", confirm=False, api_key=options.pop("api_key", sandbox.api_key),
-                                       base_url=sandbox.base_url, journal=journal, progress=False, verbose=False,
-                                       **options)
-    return result, time.perf_counter() - started
-
-
-def bench_concurrency(journal: Path) -> list[dict[str, Any]]:
-    rows = []
-    for concurrency in (1, 4, 8):
-        with Sandbox(seed_contacts=20_000, profile="fast", seed=7) as sandbox:
-            sandbox.set_faults(Faults(latency=0.03, latency_jitter=0.01, seed=1))
-            frame = build_frame(
-                sorted(sandbox.existing_ids()), known=10_000, unknown=500, junk=100, repeats=200, seed=11
-            )
-            result, wall = _run(sandbox, frame, journal, concurrency=concurrency, plan=RateLimit(50, 1.0))
-            report = result.attrs["leadlex"]
-            rows.append({"concurrency": concurrency, "wall_s": round(wall, 2), "requests": report["requests"],
-                         "rate_limited": report["rate_limited"],
-                         "statuses": {k: int(v) for k, v in result["status"].value_counts().items() if v}})
-    base = rows[0]["wall_s"]
-    for row in rows:
-        row["speedup_vs_1"] = round(base / row["wall_s"], 2)
-    return rows
-
-
-def bench_attribution(journal: Path) -> list[dict[str, Any]]:
-    rows = []
-    for missing_share in (0.01, 0.05):
-        for strategy_key in ("read+write", "write-only"):
-            with Sandbox(seed_contacts=20_000, profile="fast", seed=3) as sandbox:
-                existing = sorted(sandbox.existing_ids())
-                unknown = int(5_000 * missing_share)
-                values = existing[:5_000 - unknown] + [str(uuid.uuid4()) for _ in range(unknown)]
-                random.Random(5).shuffle(values)
-                key = sandbox.api_key if strategy_key == "read+write" else sandbox.create_key(["write:contacts"])
-                result = pd.DataFrame({"contact_id": values}).leadlex.bulk_delete(
-                    "contact_id", dry_run=True, api_key=key, base_url=sandbox.base_url, journal=journal,
-                    progress=False, verbose=False, attribution_budget=1_000, plan=RateLimit(50, 1.0))
-                report = result.attrs["leadlex"]
-                rows.append({"missing": f"{missing_share:.0%}", "key": strategy_key,
-                             "attribution_requests": report["requests"].get("attribution", 0),
-                             "dry_run_requests": report["requests"].get("dry_run", 0),
-                             "unresolved": int((result["status"] == "unresolved").sum())})
-    return rows
-
-
-def bench_pacing(journal: Path) -> list[dict[str, Any]]:
-    rows = []
-    for label, extra in (("plan given", {"plan": RateLimit(10, 1.0)}), ("learned", {"rate_window": 1.0})):
-        with Sandbox(seed_contacts=3_000, profile=Profile("tight", per_window=10, window_seconds=1.0,
-                                                          daily_quota=100_000), seed=2) as sandbox:
-            frame = pd.DataFrame({"contact_id": sorted(sandbox.existing_ids())[:2_000]})
-            result, wall = _run(sandbox, frame, journal, batch_size=50, concurrency=8, **extra)
-            rejected = sum(1 for e in sandbox.execution_log() if e["status"] == 429)
-            requests = sum(result.attrs["leadlex"]["requests"].values())
-            rows.append({"pacing": label, "wall_s": round(wall, 2), "requests": requests,
-                         "429s_in_server_log": rejected})
-    return rows
+def write(results: dict[str, Any], out_dir: Path, results_path: Path | None) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in SECTIONS:
+        (out_dir / f"{name}.json").write_text(json.dumps(results[name], indent=2) + "\n")
+    text = json.dumps(results, indent=2) + "\n"
+    (out_dir / "results.json").write_text(text)
+    if results_path is not None:
+        results_path.write_text(text)
 
 
 def main() -> int:
-    journal = Path(tempfile.mkdtemp(prefix="leadlex-bench-")) / "journal.sqlite3"
-    results = {
-        "machine": {
-            "python": platform.python_version(), "platform": platform.platform(), "cpus": __import__("os").cpu_count()
-        },
-        "date": time.strftime("%Y-%m-%d"),
-        "normalise": bench_normalise(),
-        "concurrency": bench_concurrency(journal),
-        "attribution": bench_attribution(journal),
-        "pacing": bench_pacing(journal),
-    }
-    for section in ("normalise", "concurrency", "attribution", "pacing"):
-        data = results[section]
-        print(f"\n== {section}")
-        print(pd.DataFrame(data if isinstance(data, list) else [data]).to_string(index=False))
-    OUT.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwritten to {OUT}", file=sys.stderr)
+    scale = Scale.from_environment()
+    results = run_all(scale, lambda line: print(line, file=sys.stderr, flush=True))
+    print(render(results))
+    quick = scale == Scale.quick()
+    # A quick run is a smoke test: it leaves the recorded figures in benchmarks/results.json alone.
+    write(results, OUT_DIR, None if quick else RESULTS)
+    print(f"\nwritten to {OUT_DIR}" + ("" if quick else f" and {RESULTS}"), file=sys.stderr)
     return 0
 
 

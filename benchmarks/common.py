@@ -1,0 +1,131 @@
+"""What every benchmark section shares: the scale of a run, the hidden-window setup, timing and stats."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadlex_nb.sandbox import Faults, Profile, Sandbox
+
+BULK_DELETE_PATH = "/v1/contacts/bulk-delete"
+BATCH = 500  # the API's maximum IDs per bulk-delete call
+
+# The unadvertised limit of section A: 20 requests per 1-second window, a daily quota that never binds.
+HIDDEN_PER_WINDOW = 20
+HIDDEN_WINDOW_S = 1.0
+HIDDEN_PROFILE = Profile("hidden", per_window=HIDDEN_PER_WINDOW, window_seconds=HIDDEN_WINDOW_S, daily_quota=10**7)
+LATENCY_S = 0.05
+LATENCY_JITTER_S = 0.02
+# Sections C and D count requests, not seconds: a limit that never binds keeps them quick.
+ROOMY_PROFILE = Profile("roomy", per_window=100_000, window_seconds=1.0, daily_quota=10**8)
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big each section is; ``full()`` for ``make bench``, ``quick()`` for ``BENCH_QUICK=1``."""
+
+    side_by_side_ids: int
+    side_by_side_repeats: int
+    stall_cap_s: float
+    overhead_ids: int
+    overhead_repeats: int
+    unknown_ids: int
+    fault_ids: int
+    fault_seeds: int
+
+    @classmethod
+    def full(cls) -> Scale:
+        return cls(side_by_side_ids=20_000, side_by_side_repeats=3, stall_cap_s=120.0, overhead_ids=1_000_000,
+                   overhead_repeats=3, unknown_ids=10_000, fault_ids=20_000, fault_seeds=3)
+
+    @classmethod
+    def quick(cls) -> Scale:
+        return cls(side_by_side_ids=12_000, side_by_side_repeats=1, stall_cap_s=20.0, overhead_ids=100_000,
+                   overhead_repeats=1, unknown_ids=5_000, fault_ids=5_000, fault_seeds=1)
+
+    @classmethod
+    def from_environment(cls) -> Scale:
+        return cls.quick() if os.environ.get("BENCH_QUICK", "") not in ("", "0") else cls.full()
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def requests_for(ids: int) -> int:
+    return math.ceil(ids / BATCH)
+
+
+def ideal_seconds(requests: int, per_window: int = HIDDEN_PER_WINDOW, window_s: float = HIDDEN_WINDOW_S,
+                  latency_s: float = LATENCY_S) -> float:
+    """The fastest any client can finish ``requests`` under the window: full windows, then one answer."""
+    return (math.ceil(requests / per_window) - 1) * window_s + latency_s
+
+
+def hidden_window_sandbox(seed_contacts: int, fault_seed: int) -> Sandbox:
+    """A fresh, started sandbox with the same contacts (same seed) and latency draws for every contender."""
+    sandbox = Sandbox(seed_contacts=seed_contacts, profile=HIDDEN_PROFILE, seed=1).start()
+    sandbox.set_faults(Faults(latency=LATENCY_S, latency_jitter=LATENCY_JITTER_S, seed=fault_seed))
+    return sandbox
+
+
+def bulk_delete_log(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return [e for e in sandbox.execution_log() if e["path"] == BULK_DELETE_PATH]
+
+
+def count_429(entries: Iterable[dict[str, Any]]) -> int:
+    return sum(1 for e in entries if e["status"] == 429)
+
+
+@contextmanager
+def fresh_journal() -> Iterator[Path]:
+    """A journal path in a temporary directory that is removed afterwards (journals grow with the IDs)."""
+    with tempfile.TemporaryDirectory(prefix="leadlex-bench-") as directory:
+        yield Path(directory) / "journal.sqlite3"
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(list(values)))
+
+
+class Stopwatch:
+    """``with Stopwatch() as watch: ...`` then ``watch.seconds``."""
+
+    def __enter__(self) -> Stopwatch:
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+
+
+def _cpu_model() -> str:
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return platform.processor() or "unknown"
+    for line in text.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import aiohttp
+    import numpy
+
+    return {"nproc": os.cpu_count(), "cpu_model": _cpu_model(), "platform": platform.platform(),
+            "python": platform.python_version(), "pandas": pd.__version__, "numpy": numpy.__version__,
+            "aiohttp": aiohttp.__version__, "load_average": [round(x, 2) for x in os.getloadavg()]}
