@@ -22,6 +22,7 @@ class ExecutionLog:
                 "path": path,
                 "key_label": None,
                 "idempotency_key": None,
+                "body_sha256": None,
                 "dry_run": None,
                 "contact_ids": None,
                 "outcome": "rejected",
