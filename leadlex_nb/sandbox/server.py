@@ -174,8 +174,14 @@ class Sandbox:
     def existing_ids(self) -> set[str]:
         return self._state.store.existing_ids()
 
-    def execution_log(self) -> list[dict[str, Any]]:
-        return self._state.log.snapshot()
+    def execution_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """One entry per request, in arrival order; ``since=n`` skips the first ``n``."""
+        return self._state.log.snapshot(since)
+
+    @property
+    def log_length(self) -> int:
+        """How many requests the execution log holds: pass it as ``since`` to see only later ones."""
+        return len(self._state.log)
 
     # -- behaviour ------------------------------------------------------------------------------
 
