@@ -66,7 +66,7 @@ def schedule_for(seed: int) -> Schedule:
     rng = random.Random(seed)
     scenario = rng.choices(list(SCENARIOS), weights=list(SCENARIOS.values()))[0]
     timeout = rng.choice((0.2, 0.3, 0.4))
-    mix = {
+    mix: dict[str, float] = {
         "error_5xx": rng.choice((0.0, 0.05, 0.1, 0.2)),
         "gateway_html": rng.choice((0.0, 0.05, 0.1)),
         "reset_before": rng.choice((0.0, 0.05, 0.1)),
@@ -74,6 +74,11 @@ def schedule_for(seed: int) -> Schedule:
         "slow_after_commit": rng.choice((0.0, 0.05, 0.1)),
         "burst_429": rng.choice((0.0, 0.0, 0.03)),
     }
+    if rng.random() < 0.3:  # a misbehaving server too (not bad_counts: resume cannot settle it yet)
+        mix.update(redirect=rng.choice((0.0, 0.03)), non_json_200=rng.choice((0.0, 0.05)),
+                   retry_after_date=rng.choice((0.0, 0.02)))
+        if scenario != "quota":  # unreadable quota headers cannot announce the quota's end
+            mix[rng.choice(("garbled_ratelimit", "missing_ratelimit", "reset_past", "reset_future"))] = 0.1
     # A spike may outlast the timeout: the retry then meets the first attempt still running (409).
     latency, jitter = rng.choice(((0.0, 0.0), (0.0, 0.0), (0.02, 0.02), (0.1, 0.15)))
     faults = Faults(seed=seed, latency=latency, latency_jitter=jitter, burst_length=rng.choice((1, 2, 3)),
@@ -205,8 +210,8 @@ def run_schedule(sandbox: Sandbox, s: Schedule, workdir: Path) -> Report:
     finally:
         sandbox.set_faults(None)
     count_faults(sandbox.execution_log(since), report.faults)
-    report.faults["protected"] += len(protected)
-    report.faults["deleted_elsewhere"] += len(elsewhere)
+    report.faults["protected_contacts"] += len(protected)
+    report.faults["deleted_elsewhere_contacts"] += len(elsewhere)
     expected = EXPECTED_STOP.get(s.scenario)
     if report.stop != (expected.__name__ if expected else None):
         report.fail("wrong_stop", f"expected {expected.__name__ if expected else 'no stop'}, got {report.stop}")
