@@ -73,11 +73,12 @@ def resume(sb: Sandbox, result: pd.DataFrame, options: dict[str, Any], before: s
     return resumed
 
 
+@pytest.mark.parametrize("seed", [0, 1], ids=["an HTML page", "truncated JSON"])  # the seed picks the body
 def test_a_delete_answered_200_without_json_leaves_its_batch_unknown_until_resumed(
-        sb: Sandbox, options: dict[str, Any]) -> None:
+        sb: Sandbox, options: dict[str, Any], seed: int) -> None:
     ids = sb.seed(CONTACTS)
     before = sb.existing_ids()
-    result, stop = run(sb, ids, Faults(schedule=[*[None] * (DRY + 1), "non_json_200"]), options)
+    result, stop = run(sb, ids, Faults(seed=seed, schedule=[*[None] * (DRY + 1), "non_json_200"]), options)
     assert stop is None
     unknown = rows(result, "unknown")
     assert len(unknown) == BATCH and set(unknown["error_code"]) == {"invalid_answer"}
