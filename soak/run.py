@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for future in as_completed([pool.submit(run_chunk, chunk) for chunk in chunks]):
-            reports += future.result()
+            chunk = future.result()
+            reports += chunk
+            for r in chunk:
+                if r["problems"]:
+                    print(f"seed {r['seed']} ({r['scenario']}): {'; '.join(r['problems'])}", flush=True)
             failing = sum(bool(r["problems"]) for r in reports)
             print(f"{len(reports):>6} / {len(seeds)} schedules, {failing} failing", flush=True)
     seconds = time.monotonic() - started
