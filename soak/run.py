@@ -60,17 +60,17 @@ def summarise(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def table(summary: dict[str, Any], args: argparse.Namespace, seconds: float) -> str:
-    lines = [f"schedules run       {summary['schedules']:>9,}   seeds {args.start}..{args.start + args.schedules - 1}, "
-             f"{args.jobs} jobs, {seconds:.0f} s",
-             f"resumes             {summary['resumes']:>9,}",
-             f"requests (attempts) {summary['requests']:>9,}"]
+    seeds = f"seeds {args.start}..{args.start + args.schedules - 1}, {args.jobs} jobs, {seconds:.0f} s"
+    lines = [f"{'schedules run':<30}{summary['schedules']:>9,}   {seeds}",
+             f"{'resumes':<30}{summary['resumes']:>9,}",
+             f"{'requests (attempts)':<30}{summary['requests']:>9,}"]
     for title, key in (("scenarios", "scenarios"), ("faults injected", "faults_injected"),
                        ("stops", "stops"), ("final statuses", "final_statuses")):
         lines.append(f"{title}:")
-        lines += [f"  {name:<20}{count:>9,}" for name, count in summary[key].items()]
+        lines += [f"  {name:<28}{count:>9,}" for name, count in summary[key].items()]
     lines.append("anomalies:")
     anomalies = summary["anomalies"]
-    lines += [f"  {name:<20}{count:>9,}" for name, count in anomalies.items()] or ["  none               0"]
+    lines += [f"  {name:<28}{count:>9,}" for name, count in anomalies.items()] or [f"  {'none':<28}{0:>9}"]
     if summary["failing_seeds"]:
         lines.append(f"failing seeds: {summary['failing_seeds']}")
     return "\n".join(lines)

@@ -210,6 +210,8 @@ def run_schedule(sandbox: Sandbox, s: Schedule, workdir: Path) -> Report:
     finally:
         sandbox.set_faults(None)
     count_faults(sandbox.execution_log(since), report.faults)
+    if s.retry_after and report.faults["burst_429"]:  # the profile adds Retry-After to every 429
+        report.faults["burst_429_retry_after"] = report.faults.pop("burst_429")
     report.faults["protected_contacts"] += len(protected)
     report.faults["deleted_elsewhere_contacts"] += len(elsewhere)
     expected = EXPECTED_STOP.get(s.scenario)
