@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint sandbox bench clean
+.PHONY: demo test lint sandbox bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ sandbox: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
+
+# 2,000 seeded fault schedules beyond make test's 200; a table, and JSON under out/soak/
+soak: $(STAMP)
+	$(PY) soak/run.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -211,6 +211,7 @@ def decide(
 ) -> Decision:
     """The decision after attempt number ``attempt`` (from 1) got ``status`` or ``failure``.
 
+    A redirect (3xx) is not followed nor retried, and may have executed: its batch is ``unknown``.
     401 and 403 stop the run (another attempt would be refused the same way), as does a 429
     once the daily quota is used up. ``optional`` requests (workspace reads for attribution)
     give up on 403 and 429 instead: a missing read permission must not stop a deletion.
@@ -218,7 +219,11 @@ def decide(
     """
     if status is not None and 200 <= status < 300:
         return Decision("accept")
-    executed = (status is None and failure in _MAY_HAVE_EXECUTED) or status == 409 or (status or 0) >= 500
+    # A redirect is never followed, and it proves nothing about execution: a 303 even says the
+    # request was processed and its result lies elsewhere.
+    redirected = status is not None and 300 <= status < 400
+    executed = (status is None and failure in _MAY_HAVE_EXECUTED) or status == 409 or (status or 0) >= 500 \
+        or redirected
     limited = status == 429
     if status == 401:
         return Decision("stop_run", stop="auth")

@@ -37,6 +37,7 @@ class AuthFailure(Exception):
 class KeyRing:
     def __init__(self) -> None:
         self._keys: dict[str, ApiKey] = {}
+        self._revoked: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
 
     def create(self, scopes: list[str] | tuple[str, ...] = DEFAULT_SCOPES, expired: bool = False,
@@ -51,7 +52,16 @@ class KeyRing:
     def revoke(self, secret: str) -> None:
         """Revoked keys answer 401 like unknown ones, from the next request on."""
         with self._lock:
-            self._keys.pop(secret, None)
+            key = self._keys.pop(secret, None)
+            if key is not None:
+                self._revoked[secret] = key
+
+    def reinstate(self, secret: str) -> None:
+        """Undo ``revoke`` (an administrator restoring the key): it authenticates again."""
+        with self._lock:
+            key = self._revoked.pop(secret, None)
+            if key is not None:
+                self._keys[secret] = key
 
     def authenticate(self, authorization: str | None) -> ApiKey:
         if not authorization:

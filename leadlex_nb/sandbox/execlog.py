@@ -22,6 +22,7 @@ class ExecutionLog:
                 "path": path,
                 "key_label": None,
                 "idempotency_key": None,
+                "body_sha256": None,
                 "dry_run": None,
                 "contact_ids": None,
                 "outcome": "rejected",
@@ -38,6 +39,11 @@ class ExecutionLog:
         with self._lock:
             entry.update(fields)
 
-    def snapshot(self) -> list[dict[str, Any]]:
+    def snapshot(self, since: int = 0) -> list[dict[str, Any]]:
+        """Entries with ``seq`` above ``since`` (all by default), as copies."""
         with self._lock:
-            return copy.deepcopy(self._entries)
+            return copy.deepcopy(self._entries[since:])
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

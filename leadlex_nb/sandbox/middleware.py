@@ -1,21 +1,26 @@
 """The request pipeline every route goes through, in this order:
 
 1. unknown route → 404 ``not_found``; wrong method → 405 ``method_not_allowed``;
-2. fault decision for matched paths; ``reset_before`` and ``gateway_html`` strike here (the edge);
+2. fault decision for matched paths; ``reset_before``, ``gateway_html`` and ``redirect`` strike here
+   (the edge), and ``revoke_after`` revokes the key;
 3. authentication → 401 ``invalid_key``;
-4. rate limits (``burst_429`` stands in for them) → 429 ``rate_limited``, else the request counts;
+4. rate limits (``burst_429`` and ``retry_after_date`` stand in for them) → 429 ``rate_limited``,
+   else the request counts;
 5. ``error_5xx`` → JSON 500/503; scope check → 403 ``insufficient_permissions``;
 6. body read (over the limit → 413 ``payload_too_large``);
 7. ``Idempotency-Key``: replay (same body) / 422 (different body) / 409 (still running) / reserve;
-8. ``latency``, then the handler; then ``drop_after_commit`` / ``slow_after_commit``.
+8. ``latency``, then the handler; then ``drop_after_commit`` / ``slow_after_commit``, or the
+   answer is bent (``non_json_200``, ``bad_counts``, the ``X-RateLimit-*`` header faults).
 
 Any exception left over becomes a JSON 500 ``internal_error`` (never an HTML traceback), and every
-request, whatever its fate, gets one execution-log entry and an ``X-Request-ID``.
+request, whatever its fate, gets one execution-log entry (with the SHA-256 of its body, read before
+any fault strikes) and an ``X-Request-ID``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import secrets
@@ -27,7 +32,9 @@ from aiohttp import web
 
 from .auth import AuthFailure
 from .errors import ApiError, DropConnection, error_response, validation_error
+from .faults import HEADER_FAULTS
 from .idempotency import MAX_KEY_LENGTH, fingerprint
+from .misbehave import bend_body, bend_headers, rate_limited_until_date, redirect
 from .state import CTX_KEY, STATE_KEY, RequestContext, SandboxState, ctx
 
 log = logging.getLogger("leadlex_nb.sandbox")
@@ -60,7 +67,10 @@ async def add_common_headers(request: web.Request, response: web.StreamResponse)
     """``on_response_prepare``: runs for every answer, streamed ones included."""
     context = request.get(CTX_KEY)
     response.headers["X-Request-ID"] = context.request_id if context else new_request_id()
-    for name, value in (context.rl_headers if context else {}).items():
+    headers = context.rl_headers if context else {}
+    if context and context.header_fault:
+        headers = bend_headers(headers, context.header_fault)
+    for name, value in headers.items():
         response.headers[name] = value
 
 
@@ -119,11 +129,20 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
         state.log.update(entry, outcome="executed")
         return response
 
+    if request.method in _BODY_METHODS and request.content_length is not None \
+            and request.content_length <= state.max_body_bytes:
+        # Every attempt's exact bytes, even of those a fault refuses: a retry must resend them unchanged.
+        state.log.update(entry, body_sha256=hashlib.sha256(await request.read()).hexdigest())
     decision = state.faults.decide(request.path)
     state.log.update(entry, fault=decision.name)
     kind = decision.kind
+    if kind == "revoke_key":
+        _, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        state.keys.revoke(token.strip())
     if kind == "reset_before":
         raise DropConnection
+    if kind == "redirect":
+        return redirect(decision.status or 307)
     if kind == "gateway_html":
         status = decision.status or 502
         reason = "Bad Gateway" if status == 502 else "Gateway Timeout"
@@ -137,9 +156,14 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
     state.log.update(entry, key_label=key.label)
     meta: RouteMeta = getattr(match.handler, "_sandbox_meta", RouteMeta())
 
-    verdict = (state.limiter.refusal(key.label) if kind == "burst_429"
+    verdict = (state.limiter.refusal(key.label) if kind in ("burst_429", "retry_after_date")
                else state.limiter.admit(key.label, export=meta.export))
     ctx(request).rl_headers = verdict.headers
+    if kind == "retry_after_date":
+        ctx(request).rl_headers = {}  # the refusal's own headers, Retry-After as a date, are the answer's
+        return rate_limited_until_date(verdict.headers, 1.0)
+    if kind in HEADER_FAULTS:
+        ctx(request).header_fault = kind
     if not verdict.allowed:
         raise ApiError(429, "rate_limited", verdict.message)
     if kind == "error_5xx":
@@ -168,6 +192,8 @@ async def _run(request: web.Request, handler: Handler, state: SandboxState,
         raise DropConnection
     if kind == "slow_after_commit":
         await asyncio.sleep(decision.slow_seconds)
+    if kind in ("non_json_200", "bad_counts"):
+        return bend_body(response, kind, decision.status)
     return response
 
 

@@ -149,6 +149,10 @@ class Sandbox:
         """Revoke a key mid-run: its next request gets 401 invalid_key."""
         self._state.keys.revoke(key)
 
+    def reinstate_key(self, key: str) -> None:
+        """Undo ``revoke_key`` (or a ``Faults(revoke_after=...)`` revocation): the key works again."""
+        self._state.keys.reinstate(key)
+
     # -- data -----------------------------------------------------------------------------------
 
     def seed(self, n: int) -> list[str]:
@@ -156,14 +160,28 @@ class Sandbox:
             rows = fake_contacts(self._state.rng, n)
         return self._state.store.insert(rows)
 
+    def delete_contacts(self, ids: Iterable[str]) -> list[str]:
+        """Delete contacts as another client would, outside the API: no log entry, no webhook.
+
+        Returns the IDs that were deleted (locked ones stay)."""
+        wanted = list(dict.fromkeys(i.lower() for i in ids))
+        deleted, _, _ = self._state.store.bulk_delete(wanted, dry_run=False)
+        return deleted
+
     def protect(self, ids: Iterable[str]) -> None:
         self._state.store.protect(ids)
 
     def existing_ids(self) -> set[str]:
         return self._state.store.existing_ids()
 
-    def execution_log(self) -> list[dict[str, Any]]:
-        return self._state.log.snapshot()
+    def execution_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """One entry per request, in arrival order; ``since=n`` skips the first ``n``."""
+        return self._state.log.snapshot(since)
+
+    @property
+    def log_length(self) -> int:
+        """How many requests the execution log holds: pass it as ``since`` to see only later ones."""
+        return len(self._state.log)
 
     # -- behaviour ------------------------------------------------------------------------------
 

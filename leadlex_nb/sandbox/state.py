@@ -52,6 +52,7 @@ class RequestContext:
     rl_headers: dict[str, str] = field(default_factory=dict)
     raw_body: bytes = b""
     replayed: bool = False
+    header_fault: str | None = None  # one of faults.HEADER_FAULTS: bends this answer's X-RateLimit-*
 
 
 # aiohttp >= 3.13 prefers typed request keys; older versions take a plain string.

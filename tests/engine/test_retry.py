@@ -245,6 +245,12 @@ def test_other_client_errors_are_given_up_at_once(status: int) -> None:
     assert (decision.action, decision.gave_up, decision.may_have_executed) == ("give_up", "refused", False)
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_given_up_at_once_and_may_have_executed(status: int) -> None:
+    decision = decide(status=status, failure=None, attempt=1, policy=POLICY, rand=half)
+    assert (decision.action, decision.gave_up, decision.may_have_executed) == ("give_up", "refused", True)
+
+
 def test_attempts_and_the_budget_bound_the_retries() -> None:
     last = decide(status=503, failure=None, attempt=3, policy=POLICY, rand=half)
     assert (last.action, last.gave_up, last.may_have_executed) == ("give_up", "attempts", True)
