@@ -16,11 +16,12 @@ as one byte matrix (one ``uint8`` per character) in numpy: about 1.3 CPU-s per m
 
 from __future__ import annotations
 
+import decimal
 import reprlib
 import uuid
 from collections.abc import Callable
 from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -97,7 +98,7 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
 
     invalid = np.flatnonzero(~valid)
     reason = np.full(n, None, dtype=object)
-    reason[invalid] = list(map(_reason, raw[invalid], pd.isna(raw[invalid])))
+    reason[invalid] = list(map(_reason, raw[invalid], _missing(raw[invalid])))
     duplicate = np.zeros(n, dtype=bool)
     duplicate[valid] = pd.Series(contact_id[valid], dtype=object).duplicated().to_numpy()
 
@@ -118,6 +119,22 @@ def unique_valid_ids(frame: pd.DataFrame) -> list[str]:
     keep = frame["valid"].to_numpy(dtype=bool) & ~frame["duplicate"].to_numpy(dtype=bool)
     ids: list[str] = frame["contact_id"].to_numpy(dtype=object)[keep].tolist()
     return ids
+
+
+def _missing(values: _Objects) -> _Bools:
+    """``pd.isna`` of each value; a signalling NaN (``Decimal("sNaN")``) makes pandas raise, so then one by one."""
+    try:
+        missing: _Bools = np.asarray(pd.isna(values), dtype=bool)
+    except ArithmeticError:  # decimal.InvalidOperation
+        missing = np.fromiter(map(_is_missing, values), dtype=bool, count=len(values))
+    return missing
+
+
+def _is_missing(value: object) -> bool:
+    if isinstance(value, decimal.Decimal):
+        return value.is_nan()
+    answer: Any = pd.isna(cast(Any, value))
+    return answer is True  # an array-like value gives an array: not missing
 
 
 def _reason(value: object, missing: bool) -> str:
