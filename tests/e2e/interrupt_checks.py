@@ -13,11 +13,10 @@ from collections import Counter
 from typing import Any
 
 import pandas as pd
+from interrupt_points import request_class
 
 from leadlex_nb.audit import ANOMALIES, audit
 from leadlex_nb.sandbox import Sandbox
-
-from interrupt_points import request_class
 
 CHECKED = (*ANOMALIES, "overclaim")
 FINAL_STATUSES = {"deleted", "not_found", "gone", "invalid"}

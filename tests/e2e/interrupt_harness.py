@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from interrupt_checks import check_final, check_partial, settle_server
+from interrupt_points import Point, Setup, frame_values, request_class, setup_for
 
 import leadlex_nb
 from leadlex_nb import LeadLexError, RunInterrupted, notebook
 from leadlex_nb.sandbox import Sandbox
-
-from interrupt_checks import check_final, check_partial, settle_server
-from interrupt_points import Point, Setup, frame_values, request_class, setup_for
 
 PAST_THE_KEY_WINDOW = 25 * 3600
 

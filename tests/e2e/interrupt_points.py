@@ -103,7 +103,7 @@ def setup_for(point: Point) -> Setup:
     if point.phase == "pacing":
         # A tight plan: requests wait for a slot of the client's rate governor.
         return Setup(existing, rng.randint(0, 3), 20, 4, Faults(latency=0.002, paths=paths), _is("delete"),
-                     rng.randint(1, deletes - 1), rng.uniform(0, 0.2), rate=rng.randint(4, 8))
+                     rng.randint(1, deletes - 1), rng.uniform(0, 0.1), rate=rng.randint(4, 8))
     raise ValueError(f"unknown phase {point.phase!r}")
 
 

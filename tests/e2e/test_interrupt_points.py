@@ -14,13 +14,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from leadlex_nb.sandbox import Profile, Sandbox
-
 from interrupt_harness import Outcome, run_point
 from interrupt_points import plan_points
 
-DEFAULT_POINTS = 105
+from leadlex_nb.sandbox import Profile, Sandbox
+
+DEFAULT_POINTS = 150
 POINTS_PER_SANDBOX = 15
 TOTAL = int(os.environ.get("LEADLEX_SOAK_INTERRUPTS", DEFAULT_POINTS))
 POINTS = plan_points(TOTAL, seed=int(os.environ.get("LEADLEX_INTERRUPT_SEED", "0")))
