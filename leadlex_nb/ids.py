@@ -98,7 +98,10 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
 
     invalid = np.flatnonzero(~valid)
     reason = np.full(n, None, dtype=object)
-    reason[invalid] = list(map(_reason, raw[invalid], _missing(raw[invalid])))
+    missing, signalling = _missing(raw[invalid])
+    reason[invalid] = list(map(_reason, raw[invalid], missing))
+    if signalling:  # pandas raises wherever it meets a signalling NaN (the journal, the result): shown as missing
+        contact_id[invalid[[_is_signalling_nan(v) for v in raw[invalid]]]] = None
     duplicate = np.zeros(n, dtype=bool)
     duplicate[valid] = pd.Series(contact_id[valid], dtype=object).duplicated().to_numpy()
 
@@ -121,13 +124,17 @@ def unique_valid_ids(frame: pd.DataFrame) -> list[str]:
     return ids
 
 
-def _missing(values: _Objects) -> _Bools:
-    """``pd.isna`` of each value; a signalling NaN (``Decimal("sNaN")``) makes pandas raise, so then one by one."""
+def _missing(values: _Objects) -> tuple[_Bools, bool]:
+    """``pd.isna`` of each value, and whether one is a signalling NaN (``Decimal("sNaN")``), which makes
+    pandas raise: then they are checked one by one."""
     try:
-        missing: _Bools = np.asarray(pd.isna(values), dtype=bool)
+        return np.asarray(pd.isna(values), dtype=bool), False
     except ArithmeticError:  # decimal.InvalidOperation
-        missing = np.fromiter(map(_is_missing, values), dtype=bool, count=len(values))
-    return missing
+        return np.fromiter(map(_is_missing, values), dtype=bool, count=len(values)), True
+
+
+def _is_signalling_nan(value: object) -> bool:
+    return isinstance(value, decimal.Decimal) and value.is_snan()
 
 
 def _is_missing(value: object) -> bool:
