@@ -124,7 +124,8 @@ def run_point(sandbox: Sandbox, point: Point, workdir: Path) -> Outcome:
     before = sandbox.existing_ids()
     start_seq = len(sandbox.execution_log())
     journal = workdir / f"{point.kind}-{point.phase}-{point.seed}.sqlite3"
-    options = {"api_key": sandbox.api_key, "base_url": sandbox.base_url, "journal": journal,
+    key = sandbox.create_key(["write:contacts"]) if setup.write_only else sandbox.api_key
+    options = {"api_key": key, "base_url": sandbox.base_url, "journal": journal,
                "progress": False, "verbose": False, **setup.run_options()}
     outcome = Outcome(point)
     sandbox.set_faults(setup.faults)
@@ -267,7 +268,7 @@ def _kill(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[str, 
             "confirm_delay": setup.confirm_delay,
             "retry": {"max_attempts": retry.max_attempts, "base_delay": retry.base_delay,
                       "max_delay": retry.max_delay, "budget": retry.budget}}
-    env = {**os.environ, "LEADLEX_API_KEY": sandbox.api_key, "LEADLEX_BASE_URL": sandbox.base_url}
+    env = {**os.environ, "LEADLEX_API_KEY": options["api_key"], "LEADLEX_BASE_URL": sandbox.base_url}
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(spec)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     trigger = Trigger(sandbox, setup, child.kill)

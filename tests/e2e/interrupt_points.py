@@ -58,6 +58,7 @@ class Setup:
     options: dict[str, Any] = field(default_factory=dict)
     confirm_delay: float = 0.0
     rate: int | None = None  # requests per second for a tight plan
+    write_only: bool = False  # a key that cannot read the workspace: attribution bisects with dry runs
 
     def run_options(self) -> dict[str, Any]:
         retry = self.options.get("retry", RetryPolicy(max_attempts=10, base_delay=0.01, max_delay=0.05, budget=500))
@@ -80,10 +81,11 @@ def setup_for(point: Point) -> Setup:
                      _is("dry_run"), rng.randint(1, existing // 20), rng.uniform(0, latency))
     if point.phase == "attribution":
         # Unknown IDs make dry-run batches report missing contacts, which attribution pins down.
+        # Half the points with a key that cannot read the workspace, so attribution bisects.
         return Setup(rng.randint(60, 100), rng.randint(4, 10), rng.choice([25, 40]), 2,
                      Faults(latency=latency, paths=paths),
                      lambda e: request_class(e) in ("attribution", "workspace"), rng.randint(1, 2),
-                     rng.uniform(0, latency))
+                     rng.uniform(0, latency), write_only=rng.random() < 0.5)
     if point.phase == "confirm":
         return Setup(rng.randint(40, 100), rng.randint(0, 3), 20, 2, Faults(latency=latency, paths=paths),
                      None, 0, 0.0, confirm_delay=rng.uniform(0, 0.02))
@@ -103,7 +105,7 @@ def setup_for(point: Point) -> Setup:
     if point.phase == "pacing":
         # A tight plan: requests wait for a slot of the client's rate governor.
         return Setup(existing, rng.randint(0, 3), 20, 4, Faults(latency=0.002, paths=paths), _is("delete"),
-                     rng.randint(1, deletes - 1), rng.uniform(0, 0.1), rate=rng.randint(4, 8))
+                     rng.randint(1, deletes // 2), rng.uniform(0, 0.1), rate=rng.randint(4, 8))
     raise ValueError(f"unknown phase {point.phase!r}")
 
 
