@@ -30,7 +30,7 @@ from interrupt_points import Point, Setup, frame_values, request_class, setup_fo
 
 import leadlex_nb
 from leadlex_nb import LeadLexError, RunInterrupted, notebook
-from leadlex_nb.sandbox import Sandbox
+from leadlex_nb.sandbox import Faults, Sandbox
 
 PAST_THE_KEY_WINDOW = 25 * 3600
 
@@ -43,6 +43,7 @@ class Outcome:
     interrupted: bool = False
     hit: str | None = None  # the class of the last request the server saw before the interrupt
     aged: bool = False
+    resume_interrupted: bool = False
     rechecks: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -136,9 +137,15 @@ def run_point(sandbox: Sandbox, point: Point, workdir: Path) -> Outcome:
     if partial is not None:
         check_partial(partial, sandbox, truth, run_id, len(values))
     sandbox.set_faults(None)
+    resume_options = {k: v for k, v in options.items() if k not in ("batch_size", "plan")}
+    if rng.random() < 0.2:  # the resume is interrupted too, then resumed again
+        resumed = _cancelled_resume(sandbox, run_id, resume_options, outcome, rng)
+        if resumed is not None:
+            settle_server(sandbox, start_seq)
+            check_partial(resumed, sandbox, truth, run_id, len(values))
+            partial = resumed
     outcome.aged = rng.random() < 0.25
     resume_seq = len(sandbox.execution_log())
-    resume_options = {k: v for k, v in options.items() if k not in ("batch_size", "plan")}
     with clock_moved(PAST_THE_KEY_WINDOW) if outcome.aged else contextlib.nullcontext():
         final = leadlex_nb.resume(run_id, confirm=False, **resume_options)
     outcome.rechecks = check_final(final, sandbox, truth, run_id, len(values), partial=partial,
@@ -237,6 +244,36 @@ def _cancel(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[str
 
     result = asyncio.run(drive())
     return _with_run_id(result, options)
+
+
+def _cancelled_resume(sandbox: Sandbox, run_id: str, options: dict[str, Any], outcome: Outcome,
+                      rng: random.Random) -> pd.DataFrame | None:
+    """Cancel a resume at its n-th request; its partial result, when the cancel landed."""
+    setup = Setup(0, 0, 0, 0, Faults(), lambda entry: True, rng.randint(1, 3), rng.uniform(0, 0.01))
+    sandbox.set_faults(Faults(latency=0.01, paths=("/v1/*",)))
+
+    async def drive() -> pd.DataFrame | None:
+        loop = asyncio.get_running_loop()
+        fired = asyncio.Event()
+        trigger = Trigger(sandbox, setup, lambda: loop.call_soon_threadsafe(fired.set))
+        task = asyncio.ensure_future(leadlex_nb.aresume(run_id, confirm=False, **options))
+        waiter = asyncio.ensure_future(fired.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        trigger.close()
+        if not task.done():
+            task.cancel()
+        try:
+            await task
+        except RunInterrupted as stop:
+            outcome.resume_interrupted = True
+            return stop.result
+        return None
+
+    try:
+        return asyncio.run(drive())
+    finally:
+        sandbox.set_faults(None)
 
 
 CHILD = """
