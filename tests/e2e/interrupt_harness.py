@@ -218,7 +218,12 @@ def _in_a_kernels_loop(work: Coroutine[Any, Any, pd.DataFrame]) -> pd.DataFrame:
     try:
         return loop.run_until_complete(work)
     finally:
-        loop.close()
+        # A SIGINT sent as the call returns waits until the loop is closed, not left half closed.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            loop.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _cancel(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[str, Any], outcome: Outcome,
