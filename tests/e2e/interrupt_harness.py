@@ -19,20 +19,18 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from interrupt_checks import check_final, check_partial, settle_server
-from interrupt_points import Point, Setup, frame_values, request_class, setup_for
+from interrupt_points import PAST_THE_KEY_WINDOW, Point, Setup, clock_moved, frame_values, request_class, setup_for
 
 import leadlex_nb
 from leadlex_nb import LeadLexError, RunInterrupted, notebook
 from leadlex_nb.sandbox import Faults, Sandbox
-
-PAST_THE_KEY_WINDOW = 25 * 3600
 
 
 @dataclass
@@ -98,23 +96,6 @@ class Trigger:
         with self._lock:
             self._closed = True
             self._log.update = self._original  # type: ignore[method-assign]
-
-
-@contextlib.contextmanager
-def clock_moved(seconds: float) -> Iterator[None]:
-    """``resume`` reads the time when it loads the journal; as if that happened ``seconds`` later."""
-
-    class Later:
-        @staticmethod
-        def time() -> float:
-            return time.time() + seconds
-
-    real = leadlex_nb.api.time
-    leadlex_nb.api.time = Later  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        leadlex_nb.api.time = real
 
 
 def run_point(sandbox: Sandbox, point: Point, workdir: Path) -> Outcome:

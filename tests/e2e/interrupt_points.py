@@ -7,13 +7,16 @@ or the confirm hook. The same seed always gives the same point, so a failure rep
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import leadlex_nb
 from leadlex_nb import RateLimit, RetryPolicy
 from leadlex_nb.sandbox import Faults
 
@@ -23,6 +26,7 @@ from leadlex_nb.sandbox import Faults
 KINDS = ("keyboard", "cancel", "kill", "panel_stop")
 PHASES = ("dry_run", "attribution", "confirm", "in_flight", "backoff", "pacing")
 DELETING_PHASES = ("in_flight", "backoff", "pacing")
+PAST_THE_KEY_WINDOW = 25 * 3600
 # lnb-<run id>-<phase>[.<key round>]-<batch>-<digest>
 _KEY = re.compile(r"lnb-[0-9a-f]+-(dry_run|attribution|recheck|delete)[.-]")
 
@@ -126,3 +130,20 @@ def plan_points(total: int, seed: int = 0) -> list[Point]:
         k, p = rng.choices(pairs, weights)[0]
         points.append(Point(k, p, rng.getrandbits(32)))
     return points[:total] if total >= len(pairs) else points
+
+
+@contextlib.contextmanager
+def clock_moved(seconds: float) -> Iterator[None]:
+    """``resume`` reads the time when it loads the journal; as if that happened ``seconds`` later."""
+
+    class Later:
+        @staticmethod
+        def time() -> float:
+            return time.time() + seconds
+
+    real = leadlex_nb.api.time
+    leadlex_nb.api.time = Later  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        leadlex_nb.api.time = real
