@@ -46,6 +46,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+BARE_CANCEL = "bare CancelledError as the run closed its connections"
+
+
 class Trigger:
     """Fires ``action`` once, ``delay`` s after the ``count``-th request matching ``fires_on`` arrives.
 
@@ -179,6 +182,8 @@ def _keyboard(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[s
         except RunInterrupted as stop:
             outcome.interrupted = True
             result = stop.result
+        except asyncio.CancelledError:
+            _bare_cancel(outcome)
         finally:
             trigger.close()
             time.sleep(0.01)  # an interrupt already sent lands here, not in the next point
@@ -190,6 +195,13 @@ def _keyboard(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[s
         signal.signal(signal.SIGINT, previous)
     outcome.hit = trigger.last_class if outcome.interrupted else None
     return _with_run_id(result, options)
+
+
+def _bare_cancel(outcome: Outcome) -> None:
+    """A cancel that lands as the run closes its connections escapes bare (runner.Run._connected; see the
+    strict xfail in test_interrupt_at_the_end.py). Counted, and the run is taken from its journal."""
+    outcome.interrupted = True
+    outcome.notes.append(BARE_CANCEL)
 
 
 def _in_a_kernels_loop(work: Coroutine[Any, Any, pd.DataFrame]) -> pd.DataFrame:
@@ -227,6 +239,9 @@ def _cancel(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[str
             outcome.interrupted = True
             outcome.hit = trigger.last_class
             return stop.result
+        except asyncio.CancelledError:
+            _bare_cancel(outcome)
+            return None
 
     result = asyncio.run(drive())
     return _with_run_id(result, options)
@@ -254,6 +269,8 @@ def _cancelled_resume(sandbox: Sandbox, run_id: str, options: dict[str, Any], ou
         except RunInterrupted as stop:
             outcome.resume_interrupted = True
             return stop.result
+        except asyncio.CancelledError:
+            outcome.notes.append(BARE_CANCEL)
         return None
 
     try:
