@@ -16,11 +16,12 @@ as one byte matrix (one ``uint8`` per character) in numpy: about 1.3 CPU-s per m
 
 from __future__ import annotations
 
+import decimal
 import reprlib
 import uuid
 from collections.abc import Callable
 from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -97,7 +98,10 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
 
     invalid = np.flatnonzero(~valid)
     reason = np.full(n, None, dtype=object)
-    reason[invalid] = list(map(_reason, raw[invalid], pd.isna(raw[invalid])))
+    missing, signalling = _missing(raw[invalid])
+    reason[invalid] = list(map(_reason, raw[invalid], missing))
+    if signalling:  # pandas raises wherever it meets a signalling NaN (the journal, the result): shown as missing
+        contact_id[invalid[[_is_signalling_nan(v) for v in raw[invalid]]]] = None
     duplicate = np.zeros(n, dtype=bool)
     duplicate[valid] = pd.Series(contact_id[valid], dtype=object).duplicated().to_numpy()
 
@@ -118,6 +122,26 @@ def unique_valid_ids(frame: pd.DataFrame) -> list[str]:
     keep = frame["valid"].to_numpy(dtype=bool) & ~frame["duplicate"].to_numpy(dtype=bool)
     ids: list[str] = frame["contact_id"].to_numpy(dtype=object)[keep].tolist()
     return ids
+
+
+def _missing(values: _Objects) -> tuple[_Bools, bool]:
+    """``pd.isna`` of each value, and whether one is a signalling NaN (``Decimal("sNaN")``), which makes
+    pandas raise: then they are checked one by one."""
+    try:
+        return np.asarray(pd.isna(values), dtype=bool), False
+    except ArithmeticError:  # decimal.InvalidOperation
+        return np.fromiter(map(_is_missing, values), dtype=bool, count=len(values)), True
+
+
+def _is_signalling_nan(value: object) -> bool:
+    return isinstance(value, decimal.Decimal) and value.is_snan()
+
+
+def _is_missing(value: object) -> bool:
+    if isinstance(value, decimal.Decimal):
+        return value.is_nan()
+    answer: Any = pd.isna(cast(Any, value))
+    return answer is True  # an array-like value gives an array: not missing
 
 
 def _reason(value: object, missing: bool) -> str:
