@@ -28,9 +28,11 @@ sandbox: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
-# 2,000 seeded fault schedules beyond make test's 200; a table, and JSON under out/soak/
+# 2,000 seeded fault schedules beyond make test's 200 (a table, and JSON under out/soak/), then
+# 2,000 interrupts at seeded random points beyond make test's 150 (LEADLEX_INTERRUPT_SEED picks others)
 soak: $(STAMP)
 	$(PY) soak/run.py
+	LEADLEX_SOAK_INTERRUPTS=$${LEADLEX_SOAK_INTERRUPTS:-2000} $(PY) -m pytest tests/e2e/test_interrupt_points.py -q -s
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
