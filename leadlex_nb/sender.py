@@ -136,13 +136,16 @@ async def gather_bounded(coroutines: Iterable[Coroutine[Any, Any, Any]], limit: 
         finally:
             coroutine.close()  # a no-op once awaited; else it was never started
 
-    tasks = [asyncio.ensure_future(bounded(c)) for c in coroutines]
+    pending = list(coroutines)
+    tasks = [asyncio.ensure_future(bounded(c)) for c in pending]
     try:
         await asyncio.gather(*tasks)
     except BaseException:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for coroutine in pending:  # a task cancelled before its first step never ran bounded()'s finally
+            coroutine.close()
         raise
 
 

@@ -13,9 +13,6 @@ import pytest
 from leadlex_nb.sender import StopState, gather_bounded
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sender.gather_bounded: a task cancelled before its first step never runs bounded()'s finally, so "
-    "its batch coroutine is never closed and Python warns 'coroutine ... was never awaited' after an interrupt"))
 async def test_cancelling_right_after_the_batches_are_scheduled_closes_every_batch_coroutine() -> None:
     ran: list[int] = []
 
