@@ -103,24 +103,32 @@ class StopState:
             raise self.error
 
 
-def quota_exhausted_error(quota: QuotaInfo) -> QuotaError:
+def _coming_reset(quota: QuotaInfo, now: float) -> float | None:
+    """The quota's reset time if it is still ahead: a reset already past is never named as the way on."""
+    return quota.reset_at if quota.reset_at is not None and quota.reset_at > now else None
+
+
+def quota_exhausted_error(quota: QuotaInfo, now: float | None = None) -> QuotaError:
+    reset_at = _coming_reset(quota, time.time() if now is None else now)
+    when = reset_text(reset_at) if reset_at is not None or quota.reset_at is None else (
+        " (the server refuses although the reset time it named has passed)")
     return QuotaError(
-        "the daily request quota is used up" + reset_text(quota.reset_at)
-        + "; unsent rows are not_sent. Resume the run after the reset.",
+        "the daily request quota is used up" + when + "; unsent rows are not_sent. Resume the run after the reset.",
         remaining=0,
-        reset_at=quota.reset_at,
+        reset_at=reset_at,
     )
 
 
-def quota_shortfall_error(needed: int, quota: QuotaInfo) -> QuotaError | None:
+def quota_shortfall_error(needed: int, quota: QuotaInfo, now: float | None = None) -> QuotaError | None:
     """The stop for a run whose next ``needed`` requests the daily quota cannot cover."""
     if quota.remaining is None or needed <= quota.remaining:
         return None
+    reset_at = _coming_reset(quota, time.time() if now is None else now)
     return QuotaError(
         f"this run needs about {needed} more request(s) but the daily quota has {quota.remaining} left"
-        f"{reset_text(quota.reset_at)}; nothing was deleted. Run it after the reset, on fewer rows, "
+        f"{reset_text(reset_at)}; nothing was deleted. Run it after the reset, on fewer rows, "
         "or pass ignore_quota=True to start anyway (it stops cleanly when the quota runs out)",
-        needed=needed, remaining=quota.remaining, reset_at=quota.reset_at,
+        needed=needed, remaining=quota.remaining, reset_at=reset_at,
     )
 
 
@@ -205,7 +213,7 @@ class Sender:
             try:
                 sent_at = await self._slot()
             except QuotaExhausted:
-                self.stop.stop(quota_exhausted_error(self.governor.quota))
+                self.stop.stop(quota_exhausted_error(self.governor.quota, self._wall_clock()))
                 continue
             if sent_at is None:
                 continue
@@ -324,7 +332,7 @@ class Sender:
                 f"the API key lacks a permission (403 insufficient_permissions: {message}); "
                 "bulk delete needs write:contacts; the run stopped and sent nothing more"
             )
-        return quota_exhausted_error(self.governor.quota)
+        return quota_exhausted_error(self.governor.quota, self._wall_clock())
 
     def _check_headers(self, answer: Answer, quota: QuotaInfo) -> None:
         """Log (once per run) headers that are missing or garbled; they never become a guess."""
