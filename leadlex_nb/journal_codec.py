@@ -1,0 +1,150 @@
+"""The journal's compact encodings: a run's input as a few blobs, a batch's IDs as positions.
+
+A million IDs as one row each cost the journal hundreds of bytes and about a CPU second per ID
+million; here a valid ID is its 16 UUID bytes, stored once, and a batch or a group of outcomes
+names its IDs by their rank among the input's unique valid IDs: the differences between
+consecutive ranks (little-endian ``int32``), zlib-compressed, since a batch is mostly a run of
+consecutive ranks and then costs a few bytes in all.
+Everything is data: bytes, bits and JSON, never pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from leadlex_nb.results import Outcome
+
+_STEP: Final = np.dtype("<i4")
+_MAX_RANKS: Final = 1 << 31
+_HYPHEN: Final = ord("-")
+_DIGIT_COLUMNS: Final = [c for c in range(36) if c not in (8, 13, 18, 23)]
+
+
+@dataclass(frozen=True)
+class StoredInputs:
+    """The columns of a normalised input, packed: see :func:`pack_inputs`."""
+
+    rows: int
+    valid_bits: bytes
+    duplicate_bits: bytes
+    uuids: bytes  # 16 bytes per valid row, in row order
+    invalid: str  # JSON: [text or null, reason] per invalid row, in row order
+
+
+def pack_inputs(ids: pd.DataFrame) -> StoredInputs:
+    valid = ids["valid"].to_numpy(dtype=bool)
+    contact_id = ids["contact_id"].to_numpy(dtype=object)
+    reasons = ids["invalid_reason"].to_numpy(dtype=object)
+    # Valid IDs are canonical (lower-case, hyphenated): one join and one fromhex for all of them.
+    uuids = bytes.fromhex("".join(contact_id[valid].tolist()).replace("-", ""))
+    invalid = [[_to_text(value), _to_text(reason)] for value, reason in
+               zip(contact_id[~valid].tolist(), reasons[~valid].tolist(), strict=True)]
+    return StoredInputs(len(ids), np.packbits(valid).tobytes(),
+                        np.packbits(ids["duplicate"].to_numpy(dtype=bool)).tobytes(), uuids, json.dumps(invalid))
+
+
+def unpack_inputs(stored: StoredInputs, index: pd.Index) -> pd.DataFrame:
+    """The frame :func:`pack_inputs` was given (object columns, ``None`` where empty)."""
+    valid = _bits(stored.valid_bits, stored.rows)
+    duplicate = _bits(stored.duplicate_bits, stored.rows)
+    count = int(valid.sum())
+    if len(stored.uuids) != 16 * count:
+        raise ValueError(f"it holds {len(stored.uuids)} bytes of IDs for {count} valid rows")
+    invalid = json.loads(stored.invalid)
+    if len(invalid) != stored.rows - count or len(index) != stored.rows:
+        raise ValueError(f"its {stored.rows} input rows do not match {len(invalid)} invalid ones or the index")
+    contact_id = np.empty(stored.rows, dtype=object)
+    reason = np.full(stored.rows, None, dtype=object)
+    contact_id[valid] = uuid_texts(stored.uuids)
+    contact_id[~valid] = _objects(_checked_text(text) for text, _ in invalid)
+    reason[~valid] = _objects(_checked_text(why) for _, why in invalid)
+    return pd.DataFrame({"contact_id": pd.Series(contact_id, dtype=object), "valid": valid,
+                         "invalid_reason": pd.Series(reason, dtype=object), "duplicate": duplicate}).set_axis(index)
+
+
+def uuid_texts(packed: bytes) -> list[str]:
+    """Canonical UUID texts of 16-byte UUIDs, built as one byte matrix."""
+    count = len(packed) // 16
+    digits = np.frombuffer(packed.hex().encode("ascii"), dtype=np.uint8).reshape(count, 32)
+    matrix = np.full((count, 36), _HYPHEN, dtype=np.uint8)
+    matrix[:, _DIGIT_COLUMNS] = digits
+    text = matrix.tobytes().decode("ascii")
+    return [text[start : start + 36] for start in range(0, 36 * count, 36)]
+
+
+def unique_index(inputs: pd.DataFrame) -> pd.Index:
+    """The input's unique valid IDs in first-occurrence order: the ranks that batches store."""
+    keep = inputs["valid"].to_numpy(dtype=bool) & ~inputs["duplicate"].to_numpy(dtype=bool)
+    unique: pd.Index = pd.Index(inputs["contact_id"].to_numpy(dtype=object)[keep], dtype=object)
+    return unique
+
+
+def ranks_of(unique: pd.Index, ids: Sequence[str]) -> bytes:
+    if len(unique) >= _MAX_RANKS:
+        raise ValueError(f"a run's input holds at most {_MAX_RANKS - 1} unique IDs")
+    ranks = unique.get_indexer(pd.Index(list(ids), dtype=object))
+    if len(ranks) and ranks.min() < 0:
+        raise ValueError("a batch holds an ID that is not in its run's input")
+    return zlib.compress(np.diff(ranks, prepend=0).astype(_STEP).tobytes())
+
+
+def ids_at(unique: pd.Index, packed: bytes) -> list[str]:
+    ranks = np.cumsum(np.frombuffer(zlib.decompress(packed), dtype=_STEP), dtype=np.int64)
+    if len(ranks) and (int(ranks.min()) < 0 or int(ranks.max()) >= len(unique)):
+        raise ValueError("a stored rank lies outside the run's input")
+    ids: list[str] = unique.to_numpy(dtype=object)[ranks].tolist()
+    return ids
+
+
+def grouped(outcomes: Mapping[str, Outcome]) -> dict[Outcome, list[str]]:
+    """The IDs per distinct outcome: a batch's answer usually gives all of them one or two."""
+    groups: dict[Outcome, list[str]] = {}
+    for cid, outcome in outcomes.items():
+        groups.setdefault(outcome, []).append(cid)
+    return groups
+
+
+def outcome_json(outcome: Outcome) -> str:
+    return json.dumps([outcome.status, outcome.error_code, outcome.error_message, outcome.batch,
+                       outcome.attempts, outcome.request_id])
+
+
+def outcome_from_json(text: str) -> Outcome:
+    status, code, message, batch, attempts, request_id = json.loads(text)
+    for value in (code, message, request_id):
+        _checked_text(value)
+    return Outcome(status, code, message, batch, attempts, request_id)
+
+
+def _bits(packed: bytes, rows: int) -> npt.NDArray[np.bool_]:
+    if len(packed) != (rows + 7) // 8:
+        raise ValueError(f"it holds {len(packed)} bytes of flags for {rows} rows")
+    return np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=rows).astype(bool)
+
+
+def _objects(values: Iterable[Any]) -> npt.NDArray[np.object_]:
+    items = list(values)
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def _checked_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"expected text or null, found {type(value).__name__}")
+    return value
+
+
+def _to_text(value: Any) -> str | None:
+    # Every missing value (None, NaN, NaT, pd.NA) is stored as NULL, so a resumed run shows <NA> too.
+    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
+        return None
+    return str(value)
