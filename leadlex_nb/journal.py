@@ -7,7 +7,7 @@ The API key is never stored, only its fingerprint. A journal holds data, never c
 input's index is typed JSON, or only positions when it cannot be stored faithfully.
 
 Compact (schema 3, :mod:`leadlex_nb.journal_codec`): the input is a few blobs (16 bytes per valid
-ID), a batch names its IDs by their rank among the input's unique IDs (4 bytes each) and its body
+ID), a batch names its IDs by their rank among the input's unique IDs (delta-coded, compressed) and its body
 is rebuilt from them and checked against the stored SHA-256; outcomes are stored one row per
 distinct outcome with the ranks of its IDs, read back in the order written (the last one wins).
 
@@ -35,13 +35,11 @@ import pandas as pd
 from leadlex_nb.errors import JournalError
 from leadlex_nb.journal_codec import (
     StoredInputs,
+    UniqueIds,
     grouped,
-    ids_at,
     outcome_from_json,
     outcome_json,
     pack_inputs,
-    ranks_of,
-    unique_index,
     unpack_inputs,
 )
 from leadlex_nb.plan import DELETE, Batch, Phase, request_body
@@ -97,7 +95,7 @@ class Journal:
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         """Open or create the journal; a write waits up to ``busy_timeout`` seconds for a lock."""
         self.path = Path(path)
-        self._unique: dict[str, pd.Index] = {}  # per run: its unique IDs, whose ranks batches store
+        self._unique: dict[str, UniqueIds] = {}  # per run: its unique IDs, whose ranks batches store
         with self._guard("be opened", (OSError,)):
             if str(path) != ":memory:":
                 _create_private(self.path)
@@ -167,7 +165,7 @@ class Journal:
                        key_fingerprint, int(dry_run), None, json.dumps(dict(meta)), index))
             db.execute("INSERT INTO inputs VALUES (?,?,?,?,?,?)", (run_id, stored.rows, stored.valid_bits,
                        stored.duplicate_bits, stored.uuids, stored.invalid))
-        self._unique[run_id] = unique_index(ids)
+        self._unique[run_id] = UniqueIds(ids)
 
     def set_state(self, run_id: str, state: str, *, plan_fingerprint: str | None = None) -> None:
         with self._guard(f"record run {run_id} as {state}"):
@@ -186,7 +184,7 @@ class Journal:
                 "grp=excluded.grp, idempotency_key=excluded.idempotency_key, ranks=excluded.ranks, "
                 "body_sha256=excluded.body_sha256, state='planned', first_sent_at=NULL, http_status=NULL, "
                 "request_id=NULL, answer=NULL WHERE idempotency_key != excluded.idempotency_key",
-                [(run_id, b.phase, b.index, b.group, b.idempotency_key, ranks_of(unique, b.ids),
+                [(run_id, b.phase, b.index, b.group, b.idempotency_key, unique.ranks_of(b.ids),
                   hashlib.sha256(b.body).digest()) for b in batches])
 
     def forget_phase(self, run_id: str, phase: Phase) -> None:
@@ -219,10 +217,10 @@ class Journal:
                         outcomes: Mapping[str, Outcome]) -> None:
         unique = self._unique_ids(run_id)
         db.executemany("INSERT INTO outcomes VALUES (?,?,?,?)", [
-            (run_id, phase, outcome_json(outcome), ranks_of(unique, ids))
+            (run_id, phase, outcome_json(outcome), unique.ranks_of(ids))
             for outcome, ids in grouped(outcomes).items()])
 
-    def _unique_ids(self, run_id: str) -> pd.Index:
+    def _unique_ids(self, run_id: str) -> UniqueIds:
         """The run's unique IDs, read from its stored input when this journal did not start the run."""
         if run_id not in self._unique:
             self.load_inputs(run_id)
@@ -257,7 +255,7 @@ class Journal:
             if len(index) != stored.rows:
                 raise ValueError(f"it holds {stored.rows} input rows but an index of {len(index)}")
             inputs = unpack_inputs(stored, index)
-            self._unique[run_id] = unique_index(inputs)
+            self._unique[run_id] = UniqueIds(inputs)
             return inputs
 
     def load_batches(self, run_id: str, phase: Phase) -> list[JournaledBatch]:
@@ -265,10 +263,9 @@ class Journal:
             rows = self._db.execute(
                 "SELECT batch_index, grp, idempotency_key, ranks, body_sha256, state, first_sent_at "
                 "FROM batches WHERE run_id=? AND phase=? ORDER BY batch_index", (run_id, phase)).fetchall()
-            unique = self._unique_ids(run_id) if rows else pd.Index([], dtype=object)
             batches = []
             for index, group, key, ranks, digest, state, first_sent_at in rows:
-                ids = tuple(ids_at(unique, bytes(ranks)))
+                ids = tuple(self._unique_ids(run_id).ids_at(bytes(ranks)))
                 body = request_body(ids, phase != DELETE)  # the bytes first sent: checked, not trusted
                 if hashlib.sha256(body).digest() != bytes(digest):
                     raise ValueError(f"batch {index} does not rebuild the body it was sent with")
@@ -280,10 +277,9 @@ class Journal:
         with self._guard(f"read the {phase} outcomes of run {run_id}", _BAD_CONTENT):
             rows = self._db.execute("SELECT outcome, ranks FROM outcomes WHERE run_id=? AND phase=? ORDER BY rowid",
                                     (run_id, phase)).fetchall()
-            unique = self._unique_ids(run_id) if rows else pd.Index([], dtype=object)
             outcomes: dict[str, Outcome] = {}
             for text, ranks in rows:
-                outcomes.update(dict.fromkeys(ids_at(unique, bytes(ranks)), outcome_from_json(text)))
+                outcomes.update(dict.fromkeys(self._unique_ids(run_id).ids_at(bytes(ranks)), outcome_from_json(text)))
             return outcomes
 
     def runs(self) -> pd.DataFrame:

@@ -80,35 +80,47 @@ def uuid_texts(packed: bytes) -> list[str]:
     return [text[start : start + 36] for start in range(0, 36 * count, 36)]
 
 
-def unique_index(inputs: pd.DataFrame) -> pd.Index:
-    """The input's unique valid IDs in first-occurrence order: the ranks that batches store."""
-    keep = inputs["valid"].to_numpy(dtype=bool) & ~inputs["duplicate"].to_numpy(dtype=bool)
-    unique: pd.Index = pd.Index(inputs["contact_id"].to_numpy(dtype=object)[keep], dtype=object)
-    return unique
+class UniqueIds:
+    """A run's unique valid IDs in first-occurrence order: the ranks that batches and outcomes store."""
 
+    def __init__(self, inputs: pd.DataFrame) -> None:
+        keep = inputs["valid"].to_numpy(dtype=bool) & ~inputs["duplicate"].to_numpy(dtype=bool)
+        self.texts: npt.NDArray[np.object_] = inputs["contact_id"].to_numpy(dtype=object)[keep]
+        if len(self.texts) >= _MAX_RANKS:
+            raise ValueError(f"a run's input holds at most {_MAX_RANKS - 1} unique IDs")
+        self._rank: dict[str, int] | None = None  # built on the first write: a resume may only read
 
-def ranks_of(unique: pd.Index, ids: Sequence[str]) -> bytes:
-    if len(unique) >= _MAX_RANKS:
-        raise ValueError(f"a run's input holds at most {_MAX_RANKS - 1} unique IDs")
-    ranks = unique.get_indexer(pd.Index(list(ids), dtype=object))
-    if len(ranks) and ranks.min() < 0:
-        raise ValueError("a batch holds an ID that is not in its run's input")
-    return zlib.compress(np.diff(ranks, prepend=0).astype(_STEP).tobytes())
+    def ranks_of(self, ids: Sequence[str]) -> bytes:
+        if self._rank is None:
+            self._rank = dict(zip(self.texts.tolist(), range(len(self.texts)), strict=True))
+        try:
+            ranks = np.fromiter(map(self._rank.__getitem__, ids), dtype=np.int64, count=len(ids))
+        except KeyError:
+            raise ValueError("a batch holds an ID that is not in its run's input") from None
+        return zlib.compress(np.diff(ranks, prepend=0).astype(_STEP).tobytes())
 
-
-def ids_at(unique: pd.Index, packed: bytes) -> list[str]:
-    ranks = np.cumsum(np.frombuffer(zlib.decompress(packed), dtype=_STEP), dtype=np.int64)
-    if len(ranks) and (int(ranks.min()) < 0 or int(ranks.max()) >= len(unique)):
-        raise ValueError("a stored rank lies outside the run's input")
-    ids: list[str] = unique.to_numpy(dtype=object)[ranks].tolist()
-    return ids
+    def ids_at(self, packed: bytes) -> list[str]:
+        ranks = np.cumsum(np.frombuffer(zlib.decompress(packed), dtype=_STEP), dtype=np.int64)
+        if len(ranks) and (int(ranks.min()) < 0 or int(ranks.max()) >= len(self.texts)):
+            raise ValueError("a stored rank lies outside the run's input")
+        ids: list[str] = self.texts[ranks].tolist()
+        return ids
 
 
 def grouped(outcomes: Mapping[str, Outcome]) -> dict[Outcome, list[str]]:
-    """The IDs per distinct outcome: a batch's answer usually gives all of them one or two."""
+    """The IDs per distinct outcome: a batch's answer usually gives all of them one shared object,
+    so they are grouped by identity in numpy first, then the few distinct objects by equality."""
+    if not outcomes:
+        return {}
+    values = list(outcomes.values())
+    identity = np.fromiter(map(id, values), dtype=np.int64, count=len(values))
+    if (identity == identity[0]).all():
+        return {values[0]: list(outcomes)}
+    keys = np.array(list(outcomes), dtype=object)
+    _, first, which = np.unique(identity, return_index=True, return_inverse=True)
     groups: dict[Outcome, list[str]] = {}
-    for cid, outcome in outcomes.items():
-        groups.setdefault(outcome, []).append(cid)
+    for group, at in enumerate(first.tolist()):
+        groups.setdefault(values[at], []).extend(keys[which == group].tolist())
     return groups
 
 
