@@ -22,20 +22,21 @@ import json
 import os
 import sqlite3
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 
 from leadlex_nb.errors import JournalError
 from leadlex_nb.journal_codec import (
+    BAD_CONTENT,
     StoredInputs,
     UniqueIds,
+    decode_index,
+    encode_index,
     grouped,
     outcome_from_json,
     outcome_json,
@@ -63,10 +64,6 @@ _TABLES: Final = (  # input_index: typed JSON (_encode_index), NULL when only po
     "CREATE TABLE outcomes (run_id TEXT NOT NULL, phase TEXT NOT NULL, outcome TEXT NOT NULL, ranks BLOB NOT NULL)",
     "CREATE INDEX outcomes_by_run ON outcomes (run_id, phase)",
 )
-
-# What tampered or damaged rows raise when read back, besides sqlite3.Error.
-_BAD_CONTENT: Final[tuple[type[Exception], ...]] = (ValueError, TypeError, KeyError, IndexError, OverflowError,
-                                                     zlib.error)
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,7 @@ class Journal:
 
     @contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
-        with self._guard(doing, _BAD_CONTENT):  # a batch ID outside the run's input is refused too
+        with self._guard(doing, BAD_CONTENT):  # a batch ID outside the run's input is refused too
             self._db.execute("BEGIN IMMEDIATE")  # the write lock up front (waiting busy_timeout), never midway
             try:
                 yield self._db
@@ -159,7 +156,7 @@ class Journal:
 
     def start_run(self, run_id: str, *, base_url: str, key_fingerprint: str, dry_run: bool,
                   meta: Mapping[str, Any], ids: pd.DataFrame) -> None:
-        now, index, stored = time.time(), _encode_index(ids.index), pack_inputs(ids)
+        now, index, stored = time.time(), encode_index(ids.index), pack_inputs(ids)
         with self._transaction(f"record the start of run {run_id}") as db:
             db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)", (run_id, now, now, "dry_run", base_url,
                        key_fingerprint, int(dry_run), None, json.dumps(dict(meta)), index))
@@ -176,16 +173,21 @@ class Journal:
     def plan_batches(self, run_id: str, batches: Iterable[Batch]) -> None:
         """Record planned batches. A batch planned again under its key keeps its row (a resume re-plans
         the same batches); under a new key, its key, IDs and body are replaced and its state reset."""
+        batches = list(batches)
         with self._transaction("record the planned batches") as db:
             unique = self._unique_ids(run_id)
+            # Consecutive batches usually cover consecutive unique IDs: each one's hint is where the last ended.
+            starts = [0 if not batches else batches[0].index * len(batches[0].ids)]
+            for b in batches:
+                starts.append(starts[-1] + len(b.ids))
             db.executemany(
                 "INSERT INTO batches (run_id, phase, batch_index, grp, idempotency_key, ranks, body_sha256, state) "
                 "VALUES (?,?,?,?,?,?,?,'planned') ON CONFLICT (run_id, phase, batch_index) DO UPDATE SET "
                 "grp=excluded.grp, idempotency_key=excluded.idempotency_key, ranks=excluded.ranks, "
                 "body_sha256=excluded.body_sha256, state='planned', first_sent_at=NULL, http_status=NULL, "
                 "request_id=NULL, answer=NULL WHERE idempotency_key != excluded.idempotency_key",
-                [(run_id, b.phase, b.index, b.group, b.idempotency_key, unique.ranks_of(b.ids),
-                  hashlib.sha256(b.body).digest()) for b in batches])
+                [(run_id, b.phase, b.index, b.group, b.idempotency_key, unique.ranks_of(b.ids, start_hint=start),
+                  hashlib.sha256(b.body).digest()) for b, start in zip(batches, starts, strict=False)])
 
     def forget_phase(self, run_id: str, phase: Phase) -> None:
         """Delete a phase's batches and outcomes: a declined run's dry run is done again under new keys."""
@@ -207,18 +209,26 @@ class Journal:
                 "WHERE run_id=? AND phase=? AND batch_index=?",
                 (state, http_status, request_id, None if answer is None else json.dumps(answer),
                  run_id, batch.phase, batch.index))
-            self._write_outcomes(db, run_id, batch.phase, outcomes)
+            self._write_outcomes(db, run_id, batch.phase, outcomes, batch)
 
     def record_outcomes(self, run_id: str, phase: str, outcomes: Mapping[str, Outcome]) -> None:
         with self._transaction(f"record {phase} outcomes") as db:
             self._write_outcomes(db, run_id, phase, outcomes)
 
     def _write_outcomes(self, db: sqlite3.Connection, run_id: str, phase: str,
-                        outcomes: Mapping[str, Outcome]) -> None:
+                        outcomes: Mapping[str, Outcome], batch: Batch | None = None) -> None:
+        groups = grouped(outcomes)
+        if batch is not None and len(groups) == 1:
+            ((outcome, ids),) = groups.items()
+            # The usual answer: one outcome for the whole batch, whose ranks its row already holds.
+            if ids == list(batch.ids) and db.execute(
+                    "INSERT INTO outcomes SELECT run_id, phase, ?, ranks FROM batches "
+                    "WHERE run_id=? AND phase=? AND batch_index=? AND idempotency_key=?",
+                    (outcome_json(outcome), run_id, phase, batch.index, batch.idempotency_key)).rowcount == 1:
+                return
         unique = self._unique_ids(run_id)
         db.executemany("INSERT INTO outcomes VALUES (?,?,?,?)", [
-            (run_id, phase, outcome_json(outcome), unique.ranks_of(ids))
-            for outcome, ids in grouped(outcomes).items()])
+            (run_id, phase, outcome_json(outcome), unique.ranks_of(ids)) for outcome, ids in groups.items()])
 
     def _unique_ids(self, run_id: str) -> UniqueIds:
         """The run's unique IDs, read from its stored input when this journal did not start the run."""
@@ -230,7 +240,7 @@ class Journal:
 
     def load_run(self, run_id: str) -> JournaledRun | None:
         """The run's header, or None; reads no input, so the caller can check the key first."""
-        with self._guard(f"read run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read run {run_id}", BAD_CONTENT):
             row = self._db.execute(
                 "SELECT run_id, created_at, state, base_url, key_fingerprint, dry_run, plan_fingerprint, meta, "
                 "input_index IS NOT NULL FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -242,7 +252,7 @@ class Journal:
     def load_inputs(self, run_id: str) -> pd.DataFrame:
         """The run's normalised input (``contact_id``, ``valid``, ``invalid_reason``, ``duplicate``) with
         its original index, or a RangeIndex where ``JournaledRun.index_restored`` is False."""
-        with self._guard(f"read the input of run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read the input of run {run_id}", BAD_CONTENT):
             header = self._db.execute("SELECT input_index FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if header is None:
                 raise ValueError("there is no such run")
@@ -251,7 +261,7 @@ class Journal:
             if row is None:
                 raise ValueError("its input is missing")
             stored = StoredInputs(int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]), str(row[4]))
-            index = pd.RangeIndex(stored.rows) if header[0] is None else _decode_index(header[0])
+            index = pd.RangeIndex(stored.rows) if header[0] is None else decode_index(header[0])
             if len(index) != stored.rows:
                 raise ValueError(f"it holds {stored.rows} input rows but an index of {len(index)}")
             inputs = unpack_inputs(stored, index)
@@ -259,7 +269,7 @@ class Journal:
             return inputs
 
     def load_batches(self, run_id: str, phase: Phase) -> list[JournaledBatch]:
-        with self._guard(f"read the {phase} batches of run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read the {phase} batches of run {run_id}", BAD_CONTENT):
             rows = self._db.execute(
                 "SELECT batch_index, grp, idempotency_key, ranks, body_sha256, state, first_sent_at "
                 "FROM batches WHERE run_id=? AND phase=? ORDER BY batch_index", (run_id, phase)).fetchall()
@@ -274,7 +284,7 @@ class Journal:
             return batches
 
     def load_outcomes(self, run_id: str, phase: str) -> dict[str, Outcome]:
-        with self._guard(f"read the {phase} outcomes of run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read the {phase} outcomes of run {run_id}", BAD_CONTENT):
             rows = self._db.execute("SELECT outcome, ranks FROM outcomes WHERE run_id=? AND phase=? ORDER BY rowid",
                                     (run_id, phase)).fetchall()
             outcomes: dict[str, Outcome] = {}
@@ -305,67 +315,3 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         return
     os.chmod(path, 0o600)
-
-
-# -- the input's index, as data ------------------------------------------------------------------
-# {"kind": "range", "range": [start, stop, step], "names": [name]} or {"kind": "index" | "multi",
-# "names": [...], "levels": [...]}; a level is {"type": "number" | "str", "dtype": ..., "values": [...]}
-# (null for a missing value) or {"type": "datetime", "unit": ..., "tz": ..., "freq": ..., "values": [int since epoch]}.
-
-
-def _encode_index(index: pd.Index) -> str | None:
-    """The index as JSON, checked to decode to the same index; None when it cannot be stored faithfully."""
-    try:
-        if isinstance(index, pd.RangeIndex):
-            data: dict[str, Any] = {"kind": "range", "range": [index.start, index.stop, index.step]}
-        else:
-            data = {"kind": "multi" if isinstance(index, pd.MultiIndex) else "index",
-                    "levels": [_encode_level(index.get_level_values(i)) for i in range(index.nlevels)]}
-        encoded = json.dumps({**data, "names": list(index.names)})
-        restored = _decode_index(encoded)
-    except _BAD_CONTENT:
-        return None
-    same = (type(restored) is type(index) and restored.equals(index) and list(restored.names) == list(index.names)
-            and all(restored.get_level_values(i).dtype == index.get_level_values(i).dtype
-                    for i in range(index.nlevels)))
-    return encoded if same else None
-
-
-def _encode_level(level: pd.Index) -> dict[str, Any]:
-    if isinstance(level, pd.DatetimeIndex):  # exact integers in the index's unit; NaT is numpy's NaT integer
-        tz = None if level.tz is None else str(level.tz)
-        return {"type": "datetime", "unit": level.unit, "tz": tz, "freq": level.freqstr, "values": level.asi8.tolist()}
-    values = [None if missing else v for v, missing in zip(level.tolist(), level.isna().tolist(), strict=True)]
-    if level.dtype.kind in "iufb":
-        return {"type": "number", "dtype": str(level.dtype), "values": values}
-    if all(v is None or isinstance(v, str) for v in values):
-        return {"type": "str", "dtype": str(level.dtype), "values": values}
-    raise TypeError(f"an index of {level.dtype} values is not stored")  # positions are, instead
-
-
-def _decode_index(encoded: str) -> pd.Index:
-    data = json.loads(encoded)
-    if data["kind"] == "range":
-        start, stop, step = (int(n) for n in data["range"])
-        return pd.RangeIndex(start, stop, step, name=data["names"][0])
-    levels = [_decode_level(level) for level in data["levels"]]
-    if data["kind"] == "multi":
-        return pd.MultiIndex.from_arrays(levels, names=data["names"])
-    (level,) = levels
-    return level.rename(data["names"][0])
-
-
-def _decode_level(data: Mapping[str, Any]) -> pd.Index:
-    values = data["values"]
-    if data["type"] == "datetime":
-        stamps = pd.DatetimeIndex(np.array(values, dtype=np.int64).view(f"M8[{data['unit']}]"))
-        stamps = stamps if data["tz"] is None else stamps.tz_localize("UTC").tz_convert(data["tz"])
-        return pd.DatetimeIndex(stamps, freq=data["freq"])  # a freq the stamps do not follow is refused
-    # Plain data dtypes only, whatever a tampered journal names.
-    dtype = pd.api.types.pandas_dtype(data["dtype"])
-    number = data["type"] == "number" and dtype.kind in "iufb" and not isinstance(dtype, pd.CategoricalDtype)
-    text = data["type"] == "str" and (dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype))
-    if not (number or text):
-        raise ValueError(f"an index level of {data['type']} {dtype} is not accepted")
-    level: pd.Index = pd.Index(values, dtype=dtype)
-    return level

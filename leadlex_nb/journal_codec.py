@@ -1,4 +1,4 @@
-"""The journal's compact encodings: a run's input as a few blobs, a batch's IDs as positions.
+"""The journal's encodings: a run's input as a few blobs, a batch's IDs as positions, the index as JSON.
 
 A million IDs as one row each cost the journal hundreds of bytes and about a CPU second per ID
 million; here a valid ID is its 16 UUID bytes, stored once, and a batch or a group of outcomes
@@ -21,6 +21,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from leadlex_nb.results import Outcome
+
+# What tampered or damaged rows raise when read back, besides sqlite3.Error.
+BAD_CONTENT: Final[tuple[type[Exception], ...]] = (ValueError, TypeError, KeyError, IndexError, OverflowError,
+                                                     zlib.error)
 
 _STEP: Final = np.dtype("<i4")
 _MAX_RANKS: Final = 1 << 31
@@ -90,13 +94,19 @@ class UniqueIds:
             raise ValueError(f"a run's input holds at most {_MAX_RANKS - 1} unique IDs")
         self._rank: dict[str, int] | None = None  # built on the first write: a resume may only read
 
-    def ranks_of(self, ids: Sequence[str]) -> bytes:
-        if self._rank is None:
-            self._rank = dict(zip(self.texts.tolist(), range(len(self.texts)), strict=True))
-        try:
-            ranks = np.fromiter(map(self._rank.__getitem__, ids), dtype=np.int64, count=len(ids))
-        except KeyError:
-            raise ValueError("a batch holds an ID that is not in its run's input") from None
+    def ranks_of(self, ids: Sequence[str], *, start_hint: int | None = None) -> bytes:
+        """``ids`` as stored ranks. When they are the unique IDs from ``start_hint`` on, in order (a
+        dry-run batch is a slice of them), one list comparison in C proves it: no lookup per ID."""
+        if start_hint is not None and start_hint >= 0 and start_hint + len(ids) <= len(self.texts) \
+                and self.texts[start_hint : start_hint + len(ids)].tolist() == list(ids):
+            ranks = np.arange(start_hint, start_hint + len(ids), dtype=np.int64)
+        else:
+            if self._rank is None:
+                self._rank = dict(zip(self.texts.tolist(), range(len(self.texts)), strict=True))
+            try:
+                ranks = np.fromiter(map(self._rank.__getitem__, ids), dtype=np.int64, count=len(ids))
+            except KeyError:
+                raise ValueError("a batch holds an ID that is not in its run's input") from None
         return zlib.compress(np.diff(ranks, prepend=0).astype(_STEP).tobytes())
 
     def ids_at(self, packed: bytes) -> list[str]:
@@ -160,3 +170,67 @@ def _to_text(value: Any) -> str | None:
     if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
         return None
     return str(value)
+
+
+# -- the input's index, as data ------------------------------------------------------------------
+# {"kind": "range", "range": [start, stop, step], "names": [name]} or {"kind": "index" | "multi",
+# "names": [...], "levels": [...]}; a level is {"type": "number" | "str", "dtype": ..., "values": [...]}
+# (null for a missing value) or {"type": "datetime", "unit": ..., "tz": ..., "freq": ..., "values": [int since epoch]}.
+
+
+def encode_index(index: pd.Index) -> str | None:
+    """The index as JSON, checked to decode to the same index; None when it cannot be stored faithfully."""
+    try:
+        if isinstance(index, pd.RangeIndex):
+            data: dict[str, Any] = {"kind": "range", "range": [index.start, index.stop, index.step]}
+        else:
+            data = {"kind": "multi" if isinstance(index, pd.MultiIndex) else "index",
+                    "levels": [_encode_level(index.get_level_values(i)) for i in range(index.nlevels)]}
+        encoded = json.dumps({**data, "names": list(index.names)})
+        restored = decode_index(encoded)
+    except BAD_CONTENT:
+        return None
+    same = (type(restored) is type(index) and restored.equals(index) and list(restored.names) == list(index.names)
+            and all(restored.get_level_values(i).dtype == index.get_level_values(i).dtype
+                    for i in range(index.nlevels)))
+    return encoded if same else None
+
+
+def _encode_level(level: pd.Index) -> dict[str, Any]:
+    if isinstance(level, pd.DatetimeIndex):  # exact integers in the index's unit; NaT is numpy's NaT integer
+        tz = None if level.tz is None else str(level.tz)
+        return {"type": "datetime", "unit": level.unit, "tz": tz, "freq": level.freqstr, "values": level.asi8.tolist()}
+    values = [None if missing else v for v, missing in zip(level.tolist(), level.isna().tolist(), strict=True)]
+    if level.dtype.kind in "iufb":
+        return {"type": "number", "dtype": str(level.dtype), "values": values}
+    if all(v is None or isinstance(v, str) for v in values):
+        return {"type": "str", "dtype": str(level.dtype), "values": values}
+    raise TypeError(f"an index of {level.dtype} values is not stored")  # positions are, instead
+
+
+def decode_index(encoded: str) -> pd.Index:
+    data = json.loads(encoded)
+    if data["kind"] == "range":
+        start, stop, step = (int(n) for n in data["range"])
+        return pd.RangeIndex(start, stop, step, name=data["names"][0])
+    levels = [_decode_level(level) for level in data["levels"]]
+    if data["kind"] == "multi":
+        return pd.MultiIndex.from_arrays(levels, names=data["names"])
+    (level,) = levels
+    return level.rename(data["names"][0])
+
+
+def _decode_level(data: Mapping[str, Any]) -> pd.Index:
+    values = data["values"]
+    if data["type"] == "datetime":
+        stamps = pd.DatetimeIndex(np.array(values, dtype=np.int64).view(f"M8[{data['unit']}]"))
+        stamps = stamps if data["tz"] is None else stamps.tz_localize("UTC").tz_convert(data["tz"])
+        return pd.DatetimeIndex(stamps, freq=data["freq"])  # a freq the stamps do not follow is refused
+    # Plain data dtypes only, whatever a tampered journal names.
+    dtype = pd.api.types.pandas_dtype(data["dtype"])
+    number = data["type"] == "number" and dtype.kind in "iufb" and not isinstance(dtype, pd.CategoricalDtype)
+    text = data["type"] == "str" and (dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype))
+    if not (number or text):
+        raise ValueError(f"an index level of {data['type']} {dtype} is not accepted")
+    level: pd.Index = pd.Index(values, dtype=dtype)
+    return level

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sqlite3
 import uuid
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import leadlex_nb.journal_codec as codec_module
 from leadlex_nb.errors import JournalError
 from leadlex_nb.ids import normalise_ids
 from leadlex_nb.journal import Journal
@@ -20,6 +23,13 @@ RUN = "r1"
 
 def start(journal: Journal, ids: pd.DataFrame) -> None:
     journal.start_run(RUN, base_url="http://sandbox", key_fingerprint="fp", dry_run=False, meta={}, ids=ids)
+
+
+def test_the_codec_module_does_not_import_pickle() -> None:
+    tree = ast.parse(inspect.getsource(codec_module))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)
+                for alias in node.names} | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {"pickle", "marshal", "shelve"} & imported
 
 
 def test_inputs_batches_and_outcomes_come_back_from_a_reopened_journal(tmp_path: Path) -> None:
