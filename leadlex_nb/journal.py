@@ -1,10 +1,15 @@
 """The run journal: a SQLite file that makes every run resumable.
 
-Written before each request is sent (the batch's IDs, key and exact body) and after each
-answer, so an interrupt, a crash or a stopped kernel loses nothing: ``resume(run_id)``
+Written before each request is sent (the batch's IDs, key and a digest of its exact body) and
+after each answer, so an interrupt, a crash or a stopped kernel loses nothing: ``resume(run_id)``
 resends unfinished batches with the same idempotency key and byte-identical body.
 The API key is never stored, only its fingerprint. A journal holds data, never code: the
 input's index is typed JSON, or only positions when it cannot be stored faithfully.
+
+Compact (schema 3, :mod:`leadlex_nb.journal_codec`): the input is a few blobs (16 bytes per valid
+ID), a batch names its IDs by their rank among the input's unique IDs (delta-coded, compressed) and its body
+is rebuilt from them and checked against the stored SHA-256; outcomes are stored one row per
+distinct outcome with the ranks of its IDs, read back in the order written (the last one wins).
 
 Location: ``journal=`` argument, else ``$LEADLEX_JOURNAL``, else
 ``$XDG_DATA_HOME/leadlex-nb/journal.sqlite3`` (``~/.local/share/leadlex-nb/``).
@@ -12,6 +17,7 @@ Location: ``journal=`` argument, else ``$LEADLEX_JOURNAL``, else
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -22,32 +28,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 
 from leadlex_nb.errors import JournalError
-from leadlex_nb.plan import Batch, Phase
+from leadlex_nb.journal_codec import (
+    BAD_CONTENT,
+    StoredInputs,
+    UniqueIds,
+    decode_index,
+    encode_index,
+    grouped,
+    outcome_from_json,
+    outcome_json,
+    pack_inputs,
+    unpack_inputs,
+)
+from leadlex_nb.plan import DELETE, Batch, Phase, request_body
 from leadlex_nb.results import Outcome
 
-SCHEMA_VERSION: Final = 2  # PRAGMA user_version; a journal with tables and version 0 is schema 1
+SCHEMA_VERSION: Final = 3  # PRAGMA user_version; a journal with tables and version 0 is schema 1
 
 _TABLES: Final = (  # input_index: typed JSON (_encode_index), NULL when only positions were storable
     "CREATE TABLE runs (run_id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
     "state TEXT NOT NULL, base_url TEXT NOT NULL, key_fingerprint TEXT NOT NULL, dry_run INTEGER NOT NULL, "
     "plan_fingerprint TEXT, meta TEXT NOT NULL, input_index TEXT)",
-    "CREATE TABLE inputs (run_id TEXT NOT NULL, position INTEGER NOT NULL, contact_id TEXT, valid INTEGER NOT NULL, "
-    "invalid_reason TEXT, duplicate INTEGER NOT NULL, PRIMARY KEY (run_id, position))",
-    # state: planned | sending | answered | failed
+    # journal_codec.StoredInputs: flags as bits, valid IDs as 16 bytes each, invalid rows as JSON
+    "CREATE TABLE inputs (run_id TEXT PRIMARY KEY, rows INTEGER NOT NULL, valid BLOB NOT NULL, "
+    "duplicate BLOB NOT NULL, uuids BLOB NOT NULL, invalid TEXT NOT NULL)",
+    # state: planned | sending | answered | failed; ranks: journal_codec.ranks_of
     "CREATE TABLE batches (run_id TEXT NOT NULL, phase TEXT NOT NULL, batch_index INTEGER NOT NULL, "
-    "grp TEXT NOT NULL, idempotency_key TEXT NOT NULL, ids TEXT NOT NULL, body BLOB NOT NULL, state TEXT NOT NULL, "
-    "first_sent_at REAL, http_status INTEGER, request_id TEXT, answer TEXT, PRIMARY KEY (run_id, phase, batch_index))",
-    "CREATE TABLE outcomes (run_id TEXT NOT NULL, phase TEXT NOT NULL, contact_id TEXT NOT NULL, status TEXT NOT NULL, "
-    "error_code TEXT, error_message TEXT, batch INTEGER, attempts INTEGER, request_id TEXT, "
-    "PRIMARY KEY (run_id, phase, contact_id))",
+    "grp TEXT NOT NULL, idempotency_key TEXT NOT NULL, ranks BLOB NOT NULL, body_sha256 BLOB NOT NULL, "
+    "state TEXT NOT NULL, first_sent_at REAL, http_status INTEGER, request_id TEXT, answer TEXT, "
+    "PRIMARY KEY (run_id, phase, batch_index))",
+    # One row per distinct outcome of one write; read back in rowid order, so the last write wins.
+    "CREATE TABLE outcomes (run_id TEXT NOT NULL, phase TEXT NOT NULL, outcome TEXT NOT NULL, ranks BLOB NOT NULL)",
+    "CREATE INDEX outcomes_by_run ON outcomes (run_id, phase)",
 )
-
-# What tampered or damaged rows raise when read back, besides sqlite3.Error.
-_BAD_CONTENT: Final[tuple[type[Exception], ...]] = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,7 @@ class Journal:
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         """Open or create the journal; a write waits up to ``busy_timeout`` seconds for a lock."""
         self.path = Path(path)
+        self._unique: dict[str, UniqueIds] = {}  # per run: its unique IDs, whose ranks batches store
         with self._guard("be opened", (OSError,)):
             if str(path) != ":memory:":
                 _create_private(self.path)
@@ -125,7 +142,7 @@ class Journal:
 
     @contextmanager
     def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
-        with self._guard(doing):
+        with self._guard(doing, BAD_CONTENT):  # a batch ID outside the run's input is refused too
             self._db.execute("BEGIN IMMEDIATE")  # the write lock up front (waiting busy_timeout), never midway
             try:
                 yield self._db
@@ -139,14 +156,13 @@ class Journal:
 
     def start_run(self, run_id: str, *, base_url: str, key_fingerprint: str, dry_run: bool,
                   meta: Mapping[str, Any], ids: pd.DataFrame) -> None:
-        now, index = time.time(), _encode_index(ids.index)
+        now, index, stored = time.time(), encode_index(ids.index), pack_inputs(ids)
         with self._transaction(f"record the start of run {run_id}") as db:
             db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)", (run_id, now, now, "dry_run", base_url,
                        key_fingerprint, int(dry_run), None, json.dumps(dict(meta)), index))
-            db.executemany("INSERT INTO inputs VALUES (?,?,?,?,?,?)", zip(
-                [run_id] * len(ids), range(len(ids)), map(_to_text, ids["contact_id"].tolist()),
-                ids["valid"].astype(int).tolist(), map(_to_text, ids["invalid_reason"].tolist()),
-                ids["duplicate"].astype(int).tolist(), strict=True))
+            db.execute("INSERT INTO inputs VALUES (?,?,?,?,?,?)", (run_id, stored.rows, stored.valid_bits,
+                       stored.duplicate_bits, stored.uuids, stored.invalid))
+        self._unique[run_id] = UniqueIds(ids)
 
     def set_state(self, run_id: str, state: str, *, plan_fingerprint: str | None = None) -> None:
         with self._guard(f"record run {run_id} as {state}"):
@@ -157,15 +173,21 @@ class Journal:
     def plan_batches(self, run_id: str, batches: Iterable[Batch]) -> None:
         """Record planned batches. A batch planned again under its key keeps its row (a resume re-plans
         the same batches); under a new key, its key, IDs and body are replaced and its state reset."""
+        batches = list(batches)
         with self._transaction("record the planned batches") as db:
+            unique = self._unique_ids(run_id)
+            # Consecutive batches usually cover consecutive unique IDs: each one's hint is where the last ended.
+            starts = [0 if not batches else batches[0].index * len(batches[0].ids)]
+            for b in batches:
+                starts.append(starts[-1] + len(b.ids))
             db.executemany(
-                "INSERT INTO batches (run_id, phase, batch_index, grp, idempotency_key, ids, body, state) "
+                "INSERT INTO batches (run_id, phase, batch_index, grp, idempotency_key, ranks, body_sha256, state) "
                 "VALUES (?,?,?,?,?,?,?,'planned') ON CONFLICT (run_id, phase, batch_index) DO UPDATE SET "
-                "grp=excluded.grp, idempotency_key=excluded.idempotency_key, ids=excluded.ids, body=excluded.body, "
-                "state='planned', first_sent_at=NULL, http_status=NULL, request_id=NULL, answer=NULL "
-                "WHERE idempotency_key != excluded.idempotency_key",
-                [(run_id, b.phase, b.index, b.group, b.idempotency_key, json.dumps(list(b.ids)), b.body)
-                 for b in batches])
+                "grp=excluded.grp, idempotency_key=excluded.idempotency_key, ranks=excluded.ranks, "
+                "body_sha256=excluded.body_sha256, state='planned', first_sent_at=NULL, http_status=NULL, "
+                "request_id=NULL, answer=NULL WHERE idempotency_key != excluded.idempotency_key",
+                [(run_id, b.phase, b.index, b.group, b.idempotency_key, unique.ranks_of(b.ids, start_hint=start),
+                  hashlib.sha256(b.body).digest()) for b, start in zip(batches, starts, strict=False)])
 
     def forget_phase(self, run_id: str, phase: Phase) -> None:
         """Delete a phase's batches and outcomes: a declined run's dry run is done again under new keys."""
@@ -187,17 +209,38 @@ class Journal:
                 "WHERE run_id=? AND phase=? AND batch_index=?",
                 (state, http_status, request_id, None if answer is None else json.dumps(answer),
                  run_id, batch.phase, batch.index))
-            _write_outcomes(db, run_id, batch.phase, outcomes)
+            self._write_outcomes(db, run_id, batch.phase, outcomes, batch)
 
     def record_outcomes(self, run_id: str, phase: str, outcomes: Mapping[str, Outcome]) -> None:
         with self._transaction(f"record {phase} outcomes") as db:
-            _write_outcomes(db, run_id, phase, outcomes)
+            self._write_outcomes(db, run_id, phase, outcomes)
+
+    def _write_outcomes(self, db: sqlite3.Connection, run_id: str, phase: str,
+                        outcomes: Mapping[str, Outcome], batch: Batch | None = None) -> None:
+        groups = grouped(outcomes)
+        if batch is not None and len(groups) == 1:
+            ((outcome, ids),) = groups.items()
+            # The usual answer: one outcome for the whole batch, whose ranks its row already holds.
+            if ids == list(batch.ids) and db.execute(
+                    "INSERT INTO outcomes SELECT run_id, phase, ?, ranks FROM batches "
+                    "WHERE run_id=? AND phase=? AND batch_index=? AND idempotency_key=?",
+                    (outcome_json(outcome), run_id, phase, batch.index, batch.idempotency_key)).rowcount == 1:
+                return
+        unique = self._unique_ids(run_id)
+        db.executemany("INSERT INTO outcomes VALUES (?,?,?,?)", [
+            (run_id, phase, outcome_json(outcome), unique.ranks_of(ids)) for outcome, ids in groups.items()])
+
+    def _unique_ids(self, run_id: str) -> UniqueIds:
+        """The run's unique IDs, read from its stored input when this journal did not start the run."""
+        if run_id not in self._unique:
+            self.load_inputs(run_id)
+        return self._unique[run_id]
 
     # -- reading -------------------------------------------------------------------------
 
     def load_run(self, run_id: str) -> JournaledRun | None:
         """The run's header, or None; reads no input, so the caller can check the key first."""
-        with self._guard(f"read run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read run {run_id}", BAD_CONTENT):
             row = self._db.execute(
                 "SELECT run_id, created_at, state, base_url, key_fingerprint, dry_run, plan_fingerprint, meta, "
                 "input_index IS NOT NULL FROM runs WHERE run_id=?", (run_id,)).fetchone()
@@ -209,37 +252,45 @@ class Journal:
     def load_inputs(self, run_id: str) -> pd.DataFrame:
         """The run's normalised input (``contact_id``, ``valid``, ``invalid_reason``, ``duplicate``) with
         its original index, or a RangeIndex where ``JournaledRun.index_restored`` is False."""
-        with self._guard(f"read the input of run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read the input of run {run_id}", BAD_CONTENT):
             header = self._db.execute("SELECT input_index FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if header is None:
                 raise ValueError("there is no such run")
-            rows = self._db.execute(
-                "SELECT contact_id, valid, invalid_reason, duplicate FROM inputs WHERE run_id=? ORDER BY position",
-                (run_id,)).fetchall()
-            index = pd.RangeIndex(len(rows)) if header[0] is None else _decode_index(header[0])
-            if len(index) != len(rows):
-                raise ValueError(f"it holds {len(rows)} input rows but an index of {len(index)}")
-            contact_id, valid, reason, duplicate = zip(*rows, strict=True) if rows else ((),) * 4
-            # Object columns say so: pandas would infer its string dtype and turn None into NaN.
-            return pd.DataFrame({
-                "contact_id": pd.Series(contact_id, dtype=object), "valid": np.array(valid, dtype=bool),
-                "invalid_reason": pd.Series(reason, dtype=object), "duplicate": np.array(duplicate, dtype=bool),
-            }).set_axis(index)
+            row = self._db.execute("SELECT rows, valid, duplicate, uuids, invalid FROM inputs WHERE run_id=?",
+                                   (run_id,)).fetchone()
+            if row is None:
+                raise ValueError("its input is missing")
+            stored = StoredInputs(int(row[0]), bytes(row[1]), bytes(row[2]), bytes(row[3]), str(row[4]))
+            index = pd.RangeIndex(stored.rows) if header[0] is None else decode_index(header[0])
+            if len(index) != stored.rows:
+                raise ValueError(f"it holds {stored.rows} input rows but an index of {len(index)}")
+            inputs = unpack_inputs(stored, index)
+            self._unique[run_id] = UniqueIds(inputs)
+            return inputs
 
     def load_batches(self, run_id: str, phase: Phase) -> list[JournaledBatch]:
-        with self._guard(f"read the {phase} batches of run {run_id}", _BAD_CONTENT):
+        with self._guard(f"read the {phase} batches of run {run_id}", BAD_CONTENT):
             rows = self._db.execute(
-                "SELECT batch_index, grp, idempotency_key, ids, body, state, first_sent_at "
+                "SELECT batch_index, grp, idempotency_key, ranks, body_sha256, state, first_sent_at "
                 "FROM batches WHERE run_id=? AND phase=? ORDER BY batch_index", (run_id, phase)).fetchall()
-            return [JournaledBatch(Batch(index=r[0], phase=phase, ids=tuple(json.loads(r[3])), idempotency_key=r[2],
-                                         body=bytes(r[4]), group=r[1]), state=r[5], first_sent_at=r[6]) for r in rows]
+            batches = []
+            for index, group, key, ranks, digest, state, first_sent_at in rows:
+                ids = tuple(self._unique_ids(run_id).ids_at(bytes(ranks)))
+                body = request_body(ids, phase != DELETE)  # the bytes first sent: checked, not trusted
+                if hashlib.sha256(body).digest() != bytes(digest):
+                    raise ValueError(f"batch {index} does not rebuild the body it was sent with")
+                batches.append(JournaledBatch(Batch(index=index, phase=phase, ids=ids, idempotency_key=key,
+                                                    body=body, group=group), state=state, first_sent_at=first_sent_at))
+            return batches
 
     def load_outcomes(self, run_id: str, phase: str) -> dict[str, Outcome]:
-        with self._guard(f"read the {phase} outcomes of run {run_id}", _BAD_CONTENT):
-            rows = self._db.execute(
-                "SELECT contact_id, status, error_code, error_message, batch, attempts, request_id "
-                "FROM outcomes WHERE run_id=? AND phase=?", (run_id, phase)).fetchall()
-            return {r[0]: Outcome(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+        with self._guard(f"read the {phase} outcomes of run {run_id}", BAD_CONTENT):
+            rows = self._db.execute("SELECT outcome, ranks FROM outcomes WHERE run_id=? AND phase=? ORDER BY rowid",
+                                    (run_id, phase)).fetchall()
+            outcomes: dict[str, Outcome] = {}
+            for text, ranks in rows:
+                outcomes.update(dict.fromkeys(self._unique_ids(run_id).ids_at(bytes(ranks)), outcome_from_json(text)))
+            return outcomes
 
     def runs(self) -> pd.DataFrame:
         """Every journaled run, newest first (for finding a run to resume)."""
@@ -247,12 +298,6 @@ class Journal:
             rows = self._db.execute("SELECT run_id, datetime(created_at, 'unixepoch'), state, dry_run, base_url "
                                     "FROM runs ORDER BY created_at DESC").fetchall()
         return pd.DataFrame(rows, columns=["run_id", "created_utc", "state", "dry_run", "base_url"])
-
-
-def _write_outcomes(db: sqlite3.Connection, run_id: str, phase: str, outcomes: Mapping[str, Outcome]) -> None:
-    db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)", [
-        (run_id, phase, cid, o.status, o.error_code, o.error_message, o.batch, o.attempts, o.request_id)
-        for cid, o in outcomes.items()])
 
 
 def _create_private(path: Path) -> None:
@@ -270,74 +315,3 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         return
     os.chmod(path, 0o600)
-
-
-def _to_text(value: Any) -> str | None:
-    # Every missing value (None, NaN, NaT, pd.NA) is stored as NULL, so a resumed run shows <NA> too.
-    if value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))):
-        return None
-    return str(value)
-
-
-# -- the input's index, as data ------------------------------------------------------------------
-# {"kind": "range", "range": [start, stop, step], "names": [name]} or {"kind": "index" | "multi",
-# "names": [...], "levels": [...]}; a level is {"type": "number" | "str", "dtype": ..., "values": [...]}
-# (null for a missing value) or {"type": "datetime", "unit": ..., "tz": ..., "freq": ..., "values": [int since epoch]}.
-
-
-def _encode_index(index: pd.Index) -> str | None:
-    """The index as JSON, checked to decode to the same index; None when it cannot be stored faithfully."""
-    try:
-        if isinstance(index, pd.RangeIndex):
-            data: dict[str, Any] = {"kind": "range", "range": [index.start, index.stop, index.step]}
-        else:
-            data = {"kind": "multi" if isinstance(index, pd.MultiIndex) else "index",
-                    "levels": [_encode_level(index.get_level_values(i)) for i in range(index.nlevels)]}
-        encoded = json.dumps({**data, "names": list(index.names)})
-        restored = _decode_index(encoded)
-    except _BAD_CONTENT:
-        return None
-    same = (type(restored) is type(index) and restored.equals(index) and list(restored.names) == list(index.names)
-            and all(restored.get_level_values(i).dtype == index.get_level_values(i).dtype
-                    for i in range(index.nlevels)))
-    return encoded if same else None
-
-
-def _encode_level(level: pd.Index) -> dict[str, Any]:
-    if isinstance(level, pd.DatetimeIndex):  # exact integers in the index's unit; NaT is numpy's NaT integer
-        tz = None if level.tz is None else str(level.tz)
-        return {"type": "datetime", "unit": level.unit, "tz": tz, "freq": level.freqstr, "values": level.asi8.tolist()}
-    values = [None if missing else v for v, missing in zip(level.tolist(), level.isna().tolist(), strict=True)]
-    if level.dtype.kind in "iufb":
-        return {"type": "number", "dtype": str(level.dtype), "values": values}
-    if all(v is None or isinstance(v, str) for v in values):
-        return {"type": "str", "dtype": str(level.dtype), "values": values}
-    raise TypeError(f"an index of {level.dtype} values is not stored")  # positions are, instead
-
-
-def _decode_index(encoded: str) -> pd.Index:
-    data = json.loads(encoded)
-    if data["kind"] == "range":
-        start, stop, step = (int(n) for n in data["range"])
-        return pd.RangeIndex(start, stop, step, name=data["names"][0])
-    levels = [_decode_level(level) for level in data["levels"]]
-    if data["kind"] == "multi":
-        return pd.MultiIndex.from_arrays(levels, names=data["names"])
-    (level,) = levels
-    return level.rename(data["names"][0])
-
-
-def _decode_level(data: Mapping[str, Any]) -> pd.Index:
-    values = data["values"]
-    if data["type"] == "datetime":
-        stamps = pd.DatetimeIndex(np.array(values, dtype=np.int64).view(f"M8[{data['unit']}]"))
-        stamps = stamps if data["tz"] is None else stamps.tz_localize("UTC").tz_convert(data["tz"])
-        return pd.DatetimeIndex(stamps, freq=data["freq"])  # a freq the stamps do not follow is refused
-    # Plain data dtypes only, whatever a tampered journal names.
-    dtype = pd.api.types.pandas_dtype(data["dtype"])
-    number = data["type"] == "number" and dtype.kind in "iufb" and not isinstance(dtype, pd.CategoricalDtype)
-    text = data["type"] == "str" and (dtype == np.dtype(object) or isinstance(dtype, pd.StringDtype))
-    if not (number or text):
-        raise ValueError(f"an index level of {data['type']} {dtype} is not accepted")
-    level: pd.Index = pd.Index(values, dtype=dtype)
-    return level

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Final, Literal
 
 from leadlex_nb.results import Outcome
@@ -91,7 +92,7 @@ def request_body(ids: Sequence[str], dry_run: bool) -> bytes:
     items = _as_tuple(ids)
     if not 1 <= len(items) <= MAX_BATCH_SIZE:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} IDs, got {len(items)}")
-    if not all(isinstance(item, str) for item in items):
+    if not all(map(isinstance, items, repeat(str))):  # map runs in C: no generator frame per ID
         raise TypeError("contact IDs must be strings")
     payload = {"contact_ids": list(items), "dry_run": dry_run}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")

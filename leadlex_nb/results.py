@@ -122,9 +122,13 @@ def build_result_frame(
         raise ValueError(f"ids lacks the column(s) {missing}; pass the frame from normalise_ids")
     _check_status(unsent_status)
 
-    # A small table, one row per unique ID plus a last row for "no outcome" that position -1 reaches.
-    # attrgetter/frompyfunc run in C: the cost is per unique ID, never a Python loop per input row.
-    records = [*outcomes.values(), Outcome(unsent_status, None, unsent_reason)]
+    # A small table, one row per distinct Outcome object plus a last row for "no outcome" that
+    # position -1 reaches. A batch's IDs share one object, so the table has a row or two per batch;
+    # IDs reach it through one hash lookup in C: never a Python loop per input row.
+    keys, values = list(outcomes.keys()), list(outcomes.values())
+    identity = np.fromiter(map(id, values), dtype=np.int64, count=len(values))
+    _, first, record_of_key = np.unique(identity, return_index=True, return_inverse=True)
+    records = [*(values[at] for at in first.tolist()), Outcome(unsent_status, None, unsent_reason)]
     statuses = list(map(attrgetter("status"), records))
     unknown = set(statuses).difference(STATUSES)
     if unknown:
@@ -140,8 +144,8 @@ def build_result_frame(
     contact_id = ids["contact_id"].to_numpy(dtype=object, copy=True)
     where = np.full(len(ids), -1, dtype=np.intp)
     if valid.any() and outcomes:
-        position = dict(zip(outcomes.keys(), range(len(outcomes)), strict=True))
-        where[valid] = np.frompyfunc(position.get, 2, 1)(contact_id[valid], -1).astype(np.intp)
+        key_at = pd.Index(keys, dtype=object).get_indexer(pd.Index(contact_id[valid], dtype=object))
+        where[valid] = np.where(key_at >= 0, record_of_key.reshape(-1)[key_at], -1)
     invalid = np.flatnonzero(~valid)
     raw = contact_id[invalid]
     contact_id[invalid] = [None if gap else _text(value) for value, gap in zip(raw, pd.isna(raw), strict=True)]

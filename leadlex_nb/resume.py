@@ -86,13 +86,13 @@ async def recheck_expired(run_id: str, batches: Sequence[Batch],
                               key_round=uuid.uuid4().hex[:8])[0]
         reply = await send(probe)
         if isinstance(reply, Failure):
-            found.failed.update({cid: reply.outcome(batch.index) for cid in batch.ids})
+            found.failed.update(dict.fromkeys(batch.ids, reply.outcome(batch.index)))
             continue
         verdict = judge_dry_run(batch.ids, reply.answer, batch=batch.index, attempts=reply.attempts,
                                 request_id=reply.request_id)
         gone = [cid for cid, o in verdict.outcomes.items() if o.status == "not_found"]
-        found.gone.update({cid: Outcome("gone", None, "already absent when the run was resumed", batch.index,
-                                        reply.attempts, reply.request_id) for cid in gone})
+        found.gone.update(dict.fromkeys(gone, Outcome("gone", None, "already absent when the run was resumed",
+                                                      batch.index, reply.attempts, reply.request_id)))
         still_there = [cid for cid in batch.ids if cid not in found.gone]
         if still_there:
             # A fresh key: the old one may have expired, and these IDs were just seen to exist.

@@ -341,7 +341,7 @@ class Run:
     async def _delete_batch(self, batch: Batch, bar: Progress) -> None:
         reply = await self._send(batch)
         if isinstance(reply, Failure):
-            outcomes = {cid: reply.outcome(batch.index) for cid in batch.ids}
+            outcomes = dict.fromkeys(batch.ids, reply.outcome(batch.index))  # one shared, immutable
             self._settle(batch, None, outcomes, "failed" if reply.status == "not_sent" else "sending")
         else:
             self._settle(batch, reply, self._judge(judge_delete, batch, reply).outcomes, "answered")

@@ -29,15 +29,23 @@ def settle_rows(
     reason = f"run stopped: {stopped}" if stopped else unsent_reason
     if interrupted:
         reason = "interrupted before this batch was sent"
+    # One shared Outcome per batch in flight and per dry-run status: the result frame's table stays small.
+    unknown: dict[int, Outcome] = {}
+    not_sent: dict[str | None, Outcome] = {}
     for cid in plan or ():
         if cid in delete_outcomes:
             continue
         if cid in in_flight:
-            outcomes[cid] = Outcome("unknown", "interrupted" if interrupted else "stopped",
-                                    "sent, and the run ended before its answer arrived; resume settles it",
-                                    in_flight[cid])
+            batch = in_flight[cid]
+            if batch not in unknown:
+                unknown[batch] = Outcome("unknown", "interrupted" if interrupted else "stopped",
+                                         "sent, and the run ended before its answer arrived; resume settles it", batch)
+            outcomes[cid] = unknown[batch]
         else:
             dry = dry_outcomes.get(cid)
-            outcomes[cid] = Outcome("not_sent", None, f"{reason} (dry run: {dry.status})" if dry else reason)
+            status = dry.status if dry else None
+            if status not in not_sent:
+                not_sent[status] = Outcome("not_sent", None, f"{reason} (dry run: {status})" if dry else reason)
+            outcomes[cid] = not_sent[status]
     unsent = "run stopped before this ID was sent" if stopped or interrupted else None
     return build_result_frame(ids, outcomes, unsent_status="not_sent", unsent_reason=unsent)

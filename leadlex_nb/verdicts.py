@@ -116,10 +116,10 @@ def judge_dry_run(
         return Verdict(refused, unresolved=tuple(rest), missing_among_unresolved=-1, inconsistency=problem)
     outcomes = dict(refused)
     if answer.not_found_count == 0:
-        outcomes.update({contact_id: Outcome("would_delete", **stamp) for contact_id in rest})
+        outcomes.update(dict.fromkeys(rest, Outcome("would_delete", **stamp)))  # one shared, immutable
         return Verdict(outcomes)
     if answer.deleted_count == 0:
-        outcomes.update({contact_id: Outcome("not_found", **stamp) for contact_id in rest})
+        outcomes.update(dict.fromkeys(rest, Outcome("not_found", **stamp)))
         return Verdict(outcomes)
     return Verdict(outcomes, unresolved=tuple(rest), missing_among_unresolved=answer.not_found_count)
 
@@ -133,9 +133,7 @@ def judge_delete(
     outcomes = dict(refused)
     if problem is not None:
         # The server answered, so it may have executed: the honest status is unknown.
-        outcomes.update(
-            {contact_id: Outcome("unknown", "inconsistent_answer", problem, **stamp) for contact_id in rest}
-        )
+        outcomes.update(dict.fromkeys(rest, Outcome("unknown", "inconsistent_answer", problem, **stamp)))
         return Verdict(outcomes, inconsistency=problem)
     status: Status
     if answer.not_found_count == 0:
@@ -144,5 +142,5 @@ def judge_delete(
         status = "not_found"
     else:
         status = "gone"
-    outcomes.update({contact_id: Outcome(status, **stamp) for contact_id in rest})
+    outcomes.update(dict.fromkeys(rest, Outcome(status, **stamp)))
     return Verdict(outcomes)

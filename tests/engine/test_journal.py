@@ -334,11 +334,20 @@ def test_states_outcomes_and_the_run_list(journal: Journal) -> None:
     assert runs[["run_id", "state", "dry_run"]].values.tolist() == [[RUN, "deleting", 0]]
 
 
-def test_a_journal_of_the_previous_schema_is_refused_clearly(tmp_path: Path) -> None:
+def test_a_journal_of_schema_1_is_refused_clearly(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     with raw(path) as db:  # schema 1 had no user_version
         db.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, input_index BLOB NOT NULL)")
-    with pytest.raises(JournalError, match=r"has schema 1, but this leadlex-nb reads schema 2 only"):
+    with pytest.raises(JournalError, match=r"has schema 1, but this leadlex-nb reads schema 3 only"):
+        Journal(path)
+
+
+def test_a_journal_of_schema_2_one_row_per_id_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with raw(path) as db:
+        db.execute("CREATE TABLE inputs (run_id TEXT NOT NULL, position INTEGER NOT NULL, contact_id TEXT)")
+        db.execute("PRAGMA user_version=2")
+    with pytest.raises(JournalError, match=r"has schema 2, but this leadlex-nb reads schema 3 only.*move it aside"):
         Journal(path)
 
 
@@ -347,8 +356,8 @@ def test_a_journal_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     with Journal(path):
         pass
     with raw(path) as db:
-        db.execute("PRAGMA user_version=3")
-    with pytest.raises(JournalError, match="has schema 3"):
+        db.execute("PRAGMA user_version=4")
+    with pytest.raises(JournalError, match="has schema 4"):
         Journal(path)
 
 
