@@ -38,13 +38,14 @@ _DOC = """
             The workspace plan (or requests per minute) to pace to without ever hitting 429.
             Without it the per-minute limit is learned from the first 429.
         rate_window : float, default 60
-            Seconds in the API's unadvertised rate window, used when learning the limit.
+            The longest the API's unadvertised rate window may be; without a plan, the rate and
+            the window are learned from 429s, and no wait after one is longer than this.
         retry : RetryPolicy, optional
             Attempts per batch, backoff and the run's retry budget (default: 8 attempts,
             0.5 s base, 30 s cap, 200 retries per run).
         batch_size : int, default 500
-        concurrency : int, default 4
-            Requests in flight at once.
+        concurrency : int, optional
+            Requests in flight at once (default: sized from the rate limit, 4 to 32).
         timeout : float, default 30
             Seconds per request; a timed-out batch is retried with the same idempotency key.
         attribution_budget : int, default 100

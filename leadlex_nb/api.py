@@ -87,7 +87,7 @@ async def abulk_delete(
     rate_window: float = DEFAULT_RATE_WINDOW_SECONDS,
     retry: RetryPolicy | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = DEFAULT_CONCURRENCY,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET,
     ignore_quota: bool = False,

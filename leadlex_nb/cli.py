@@ -161,9 +161,10 @@ def _tuning(parser: argparse.ArgumentParser) -> None:
     """The run options shared by ``delete`` and ``resume`` (the API's keywords of the same names)."""
     parser.add_argument("--plan", help="starter | pro | org | requests per minute: pace to it, never hitting 429")
     parser.add_argument("--rate-window", type=float, default=DEFAULT_RATE_WINDOW_SECONDS, metavar="SECONDS",
-                        help=f"the API's rate window, for learning the limit without --plan "
+                        help=f"the longest the API's rate window may be, for learning it without --plan "
                              f"(default {DEFAULT_RATE_WINDOW_SECONDS:g})")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help="requests in flight (default: sized from the rate limit, 4 to 32)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
                         help=f"seconds per request (default {DEFAULT_TIMEOUT_SECONDS:g})")
     parser.add_argument("--attribution-budget", type=int, default=DEFAULT_ATTRIBUTION_BUDGET, metavar="N",

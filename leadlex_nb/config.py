@@ -131,7 +131,7 @@ class Settings:
     rate_window: float = DEFAULT_RATE_WINDOW_SECONDS
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     batch_size: int = DEFAULT_BATCH_SIZE
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int | None = DEFAULT_CONCURRENCY
     timeout: float = DEFAULT_TIMEOUT_SECONDS
     attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET
     ignore_quota: bool = False
@@ -141,13 +141,15 @@ class Settings:
         # Numbers are checked for type too: 1.5 requests, True workers or a NaN timeout would
         # otherwise pass the range checks (NaN fails every comparison) and misbehave later.
         for name in ("batch_size", "concurrency", "attribution_budget"):
+            if name == "concurrency" and self.concurrency is None:
+                continue  # sized from the rate limit as the run goes
             object.__setattr__(self, name, _whole_number(name, getattr(self, name)))
         for name in ("timeout", "rate_window"):
             object.__setattr__(self, name, _positive_seconds(name, getattr(self, name)))
         object.__setattr__(self, "ignore_quota", check_flag("ignore_quota", self.ignore_quota))
         if not 1 <= self.batch_size <= 500:
             raise ConfigurationError(f"batch_size must be between 1 and 500, got {self.batch_size}")
-        if self.concurrency < 1:
+        if self.concurrency is not None and self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.attribution_budget < 0:
             raise ConfigurationError(f"attribution_budget must be >= 0, got {self.attribution_budget}")
@@ -212,7 +214,7 @@ def resolve_settings(
     rate_window: float = DEFAULT_RATE_WINDOW_SECONDS,
     retry: RetryPolicy | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = DEFAULT_CONCURRENCY,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET,
     ignore_quota: bool = False,

@@ -14,11 +14,13 @@ ENV_BASE_URL: Final = "LEADLEX_BASE_URL"
 ENV_JOURNAL: Final = "LEADLEX_JOURNAL"
 
 DEFAULT_BATCH_SIZE: Final = 500
-DEFAULT_CONCURRENCY: Final = 4
+# Requests in flight: None sizes them from the rate limit (see pacing.RateGovernor.suggested_in_flight).
+DEFAULT_CONCURRENCY: Final = None
 DEFAULT_TIMEOUT_SECONDS: Final = 30.0
 # Requests the run may spend on pinning down which IDs of a batch are missing.
 DEFAULT_ATTRIBUTION_BUDGET: Final = 100
-# The API's unadvertised per-minute window, used when the limit must be learned from 429s.
+# The longest the API's unadvertised rate window can be (the docs say per minute); shorter
+# windows are learned from when requests get through again after a 429.
 DEFAULT_RATE_WINDOW_SECONDS: Final = 60.0
 
 # Retries: attempts per batch (the first included), full-jitter backoff, retries per run.

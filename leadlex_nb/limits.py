@@ -17,7 +17,7 @@ __all__ = ["PLAN_LIMITS", "RateLimit", "resolve_rate_limit"]
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most ``requests`` per ``per_seconds`` (the server's limit, before our safety margin)."""
+    """At most ``requests`` per ``per_seconds`` (the server's limit, used in full)."""
 
     requests: int
     per_seconds: float = 60.0

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-__all__ = ["QuotaExhausted", "QuotaInfo", "parse_quota_headers"]
+__all__ = ["QuotaExhausted", "QuotaInfo", "merge_quota", "parse_quota_headers"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,34 @@ class QuotaInfo:
 # 2001). Above 1e11 they can only be epoch milliseconds (1e11 s is the year 5138).
 _EPOCH_SECONDS_FROM: Final[float] = 1e9
 _EPOCH_MILLIS_FROM: Final[float] = 1e11
+# How much later a Reset must be to count as a new quota period (seconds-to-go values jitter
+# by the request latency and integer rounding).
+_RESET_TOLERANCE: Final[float] = 1.5
+
+
+def merge_quota(cur: QuotaInfo, new: QuotaInfo, local_now: float) -> QuotaInfo:
+    """The freshest view of the quota: Remaining only falls within one quota period, so the lowest
+    value wins whatever order answers arrive in; a later Reset starts a new period."""
+    if new == QuotaInfo():
+        return cur
+    if cur.reset_at is not None and new.reset_at is not None:
+        if new.reset_at < cur.reset_at - _RESET_TOLERANCE:
+            return cur  # a late answer from the previous period
+        new_period = new.reset_at > cur.reset_at + _RESET_TOLERANCE
+    else:
+        new_period = False
+    stale = cur.reset_at is not None and local_now >= cur.reset_at
+    if new_period or stale or cur.remaining is None:
+        remaining = new.remaining
+    elif new.remaining is None:
+        remaining = cur.remaining
+    else:
+        remaining = min(cur.remaining, new.remaining)
+    if new_period or cur.reset_at is None:
+        reset_at = new.reset_at if new.reset_at is not None else cur.reset_at
+    else:
+        reset_at = cur.reset_at
+    return QuotaInfo(limit=new.limit if new.limit is not None else cur.limit, remaining=remaining, reset_at=reset_at)
 
 
 def parse_quota_headers(headers: Mapping[str, str], local_now: float) -> QuotaInfo:

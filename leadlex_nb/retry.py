@@ -39,6 +39,10 @@ MAX_RETRY_AFTER: Final[float] = 3600.0
 RETRYABLE_FAILURES: Final[frozenset[str]] = frozenset({"connect", "timeout", "connection"})
 _MAY_HAVE_EXECUTED: Final[frozenset[str]] = frozenset({"timeout", "connection"})
 
+#: A 429 is never executed and costs no quota, and pacing spaces its retries, so it does not count
+#: against ``max_attempts`` or the run's retry budget; this many per request end the trying.
+MAX_RATE_LIMITED_ATTEMPTS: Final[int] = 100
+
 # 2**62 * base already exceeds any sane max_delay; clamping the exponent avoids float overflow.
 _MAX_EXPONENT: Final[int] = 62
 
@@ -207,6 +211,7 @@ def decide(
     quota_left: int | None = None,
     optional: bool = False,
     budget_left: bool = True,
+    rate_limited_before: int = 0,
     rand: Callable[[], float],
 ) -> Decision:
     """The decision after attempt number ``attempt`` (from 1) got ``status`` or ``failure``.
@@ -215,7 +220,8 @@ def decide(
     401 and 403 stop the run (another attempt would be refused the same way), as does a 429
     once the daily quota is used up. ``optional`` requests (workspace reads for attribution)
     give up on 403 and 429 instead: a missing read permission must not stop a deletion.
-    A 429 without Retry-After retries at once: pacing, not a backoff, holds it back.
+    A 429 without Retry-After retries at once: pacing, not a backoff, holds it back. ``attempt``
+    counts the attempts not answered 429; ``rate_limited_before`` those that were.
     """
     if status is not None and 200 <= status < 300:
         return Decision("accept")
@@ -233,11 +239,15 @@ def decide(
         return Decision("give_up", rate_limited=True, gave_up="refused")
     if limited and quota_left == 0:
         return Decision("stop_run", rate_limited=True, stop="quota")
+    if limited:  # never executed: retried until pacing lets it through, within its own limit
+        if rate_limited_before + 1 >= MAX_RATE_LIMITED_ATTEMPTS:
+            return Decision("give_up", rate_limited=True, gave_up="attempts")
+        delay = 0.0 if retry_after is None else next_delay(0, policy, rand, retry_after)
+        return Decision("retry", delay=delay, rate_limited=True)
     if not is_retryable(status, failure):
         return Decision("give_up", may_have_executed=executed, gave_up="refused")
     if attempt >= policy.max_attempts:
-        return Decision("give_up", may_have_executed=executed, rate_limited=limited, gave_up="attempts")
+        return Decision("give_up", may_have_executed=executed, gave_up="attempts")
     if not budget_left:
-        return Decision("give_up", may_have_executed=executed, rate_limited=limited, gave_up="budget")
-    delay = 0.0 if limited and retry_after is None else next_delay(attempt - 1, policy, rand, retry_after)
-    return Decision("retry", delay=delay, may_have_executed=executed, rate_limited=limited)
+        return Decision("give_up", may_have_executed=executed, gave_up="budget")
+    return Decision("retry", delay=next_delay(attempt - 1, policy, rand, None), may_have_executed=executed)

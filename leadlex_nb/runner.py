@@ -28,10 +28,11 @@ from leadlex_nb.errors import (
     NothingToDeleteError,
     RunInterrupted,
 )
+from leadlex_nb.governors import shared_governor
 from leadlex_nb.hooks import Hooks, PlanSummary, Progress
 from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal
-from leadlex_nb.pacing import RateGovernor
+from leadlex_nb.pacing import MAX_IN_FLIGHT, RateGovernor
 from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, Batch, Phase, build_batches, deletion_batches
 from leadlex_nb.recorder import Recorder
 from leadlex_nb.results import Outcome
@@ -78,7 +79,8 @@ class Run:
         self.stop = StopState(hooks.announce)
         self.recorder = Recorder(journal, self.run_id, self.stop)
         self._given_transport = transport
-        self._governor = governor or RateGovernor(settings.rate_limit, learn_window=settings.rate_window)
+        self._governor = governor or shared_governor(settings.base_url, settings.api_key.fingerprint,
+                                                     settings.rate_limit, settings.rate_window)
         self._rand, self._sleep = rand, sleep
         self._sender: Sender | None = None
         # Delete batches that have gone out at least once and whose outcome is not recorded yet:
@@ -179,6 +181,10 @@ class Run:
 
     # -- plumbing ----------------------------------------------------------------------
 
+    def _in_flight_limit(self) -> int:
+        """The caller's ``concurrency``, else as many as the rate limit can use."""
+        return self.settings.concurrency or self._governor.suggested_in_flight()
+
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[None]:
         """The sender for the length of the run, and the front end's Stop wired to it."""
@@ -187,7 +193,7 @@ class Run:
         transport = self._given_transport
         if transport is None:
             opened = HttpTransport(settings.base_url, settings.api_key, timeout=settings.timeout,
-                                   max_connections=settings.concurrency)
+                                   max_connections=settings.concurrency or MAX_IN_FLIGHT)
             transport = await opened.__aenter__()
         self._sender = Sender(transport, self._governor, settings.retry, self.stop, stats=self.stats,
                               rand=self._rand, sleep=self._sleep, on_pacing=self._show_pacing)
@@ -258,7 +264,7 @@ class Run:
             if await self._dry_run_batch(batches[0], ambiguities, bar) and not self.settings.ignore_quota:
                 self._check_quota(needed=2 * len(batches) - 1)
             await gather_bounded((self._dry_run_batch(b, ambiguities, bar) for b in batches[1:]),
-                                 self.settings.concurrency, self.stop)
+                                 self._in_flight_limit, self.stop)
         finally:
             bar.close()
         self.stop.raise_if_stopped()
@@ -333,7 +339,7 @@ class Run:
         self.plan = [cid for b in batches for cid in b.ids] if self.plan is None else self.plan
         bar = self._bar = self.hooks.progress(sum(len(b.ids) for b in batches), "delete")
         try:
-            await gather_bounded((self._delete_batch(b, bar) for b in batches), self.settings.concurrency, self.stop)
+            await gather_bounded((self._delete_batch(b, bar) for b in batches), self._in_flight_limit, self.stop)
         finally:
             bar.close()
         self.stop.raise_if_stopped()

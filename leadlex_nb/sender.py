@@ -132,15 +132,31 @@ def quota_shortfall_error(needed: int, quota: QuotaInfo, now: float | None = Non
     )
 
 
-async def gather_bounded(coroutines: Iterable[Coroutine[Any, Any, Any]], limit: int, stop: StopState) -> None:
-    """Run ``coroutines`` at most ``limit`` at a time; those not started when the run stops never start."""
-    semaphore = asyncio.Semaphore(limit)
+async def gather_bounded(
+    coroutines: Iterable[Coroutine[Any, Any, Any]], limit: int | Callable[[], int], stop: StopState
+) -> None:
+    """Run ``coroutines`` at most ``limit`` at a time; those not started when the run stops never start.
+
+    A callable ``limit`` is asked again as each one finishes, and the bound grows to it (it never
+    shrinks: requests above a lowered rate only wait in pacing's queue).
+    """
+    bound = limit if callable(limit) else (lambda: limit)
+    allowed = max(1, bound())
+    semaphore = asyncio.Semaphore(allowed)
+
+    def grow() -> None:
+        nonlocal allowed
+        wanted = bound()
+        while allowed < wanted:
+            allowed += 1
+            semaphore.release()
 
     async def bounded(coroutine: Coroutine[Any, Any, Any]) -> None:
         try:
             async with semaphore:
                 if not stop.stopping:
                     await coroutine
+            grow()
         finally:
             coroutine.close()  # a no-op once awaited; else it was never started
 
@@ -203,6 +219,7 @@ class Sender:
     ) -> Delivered | Failure:
         """Send until a decision settles it. ``on_send`` runs just before each attempt leaves."""
         attempts = 0
+        rate_limited = 0  # attempts answered 429: never executed, so they count apart
         may_have_executed = False
         code: str | None = None
         message: str | None = None
@@ -244,7 +261,8 @@ class Sender:
                     retry_after = parse_retry_after(answer.headers.get("retry-after"), self._wall_clock())
             unreached = failure_kind == "connect" and not self._answered
             decision = decide(
-                status=status, failure=failure_kind, attempt=attempts,
+                status=status, failure=failure_kind, attempt=attempts - rate_limited,
+                rate_limited_before=rate_limited,
                 policy=self._first_contact if unreached else self.policy, retry_after=retry_after,
                 quota_left=self.governor.quota.remaining, optional=optional,
                 budget_left=self._budget.remaining > 0, rand=self._rand,
@@ -265,7 +283,10 @@ class Sender:
                 if decision.gave_up == "budget":
                     message = f"{message} (retry budget of the run used up)"
                 return _failure(may_have_executed, code, message, attempts, request_id)
-            self._budget.try_spend()
+            if decision.rate_limited:
+                rate_limited += 1
+            else:
+                self._budget.try_spend()
             if decision.delay > 0:
                 await self._sleep(decision.delay)
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from leadlex_nb.pacing import RateGovernor
 
 
-@pytest.mark.xfail(strict=True, reason="pacing: a 429 before anything got through learns a rate of 1 per window, "
-                   "and recovery earns back a tenth of that first learned rate, so the whole run then sends "
-                   "one request per rate window (seen in fault schedules 6, 167: 24 requests took 22 s)")
 async def test_a_429_on_the_first_request_is_recovered_from_after_quiet_windows() -> None:
     now = [0.0]
 

@@ -223,7 +223,7 @@ async def test_progress_says_when_pacing_holds_requests_back_and_until_when() ->
 
     wanted = ids(3)
     run = make_run(FakeApi(wanted), wanted, batch_size=1, concurrency=1, progress=lambda total, desc: Bar(),
-                   governor=RateGovernor(RateLimit(1, per_seconds=0.4), safety=1.0, jitter=0.0))
+                   governor=RateGovernor(RateLimit(1, per_seconds=0.4), jitter=0.0))
     result = await run.execute()
     assert statuses(result) == {"deleted": 3}
     waits = [n for n in notes if n]
