@@ -310,7 +310,9 @@ class RateGovernor:
         refused = self._last_refused if self._last_refused is not None else first_429
         window_end = (refused + through) / 2  # somewhere between the last refusal and this success
         # A window end found by an earlier episode, if recent enough to count from.
-        boundary = self._boundary if self._boundary is not None and self._boundary >= first_429 - self._max_window else None
+        boundary = self._boundary
+        if boundary is not None and boundary < first_429 - self._max_window:
+            boundary = None
         # Counted from the first request sent after that end (the one that got through), not from
         # the estimated end itself: requests sent just before it may have landed in either window.
         since = max(self._cycle_start or -math.inf, first_429 - self._max_window)
