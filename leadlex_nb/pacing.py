@@ -14,8 +14,8 @@ ends; a later episode where fewer got through lowers the rate (another client sh
 quiet windows earn it back. Refused requests are not counted against the window (the server does not).
 
 Pacing is a sliding-window log: no span of ``window + guard`` holds more than ``cap`` grants. The
-guard is the measured spread of answer times (arrivals at the server jitter by at most that), so a
-known limit is used in full, not at a fixed fraction. Time is injected (principle 5): ``clock`` and
+guard is measured from the spread of answer times (see :attr:`RateGovernor.guard`), so a known
+limit is used in full, not at a fixed fraction. Time is injected (principle 5): ``clock`` and
 ``sleep`` are the monotonic pair for pacing, ``wall_clock`` only reads the quota's reset time.
 """
 
@@ -42,8 +42,8 @@ _HISTORY: Final[float] = 600.0
 # Probing after a 429: the first probe after this long, then a tenth of the time since the 429.
 PROBE_MIN: Final[float] = 0.05
 PROBE_GROWTH: Final[float] = 0.15
-# The guard before any answer was timed (a fraction of the window), and the least it may measure.
-_FIRST_GUARD_SHARE: Final[float] = 0.05
+# The guard: at most this share of the window (also before any answer was timed), at least _MIN_GUARD.
+_GUARD_SHARE: Final[float] = 0.02
 _MIN_GUARD: Final[float] = 0.005
 _LATENCIES_KEPT: Final[int] = 64
 # After a 429 lowered the cap, this many quiet windows earn back a tenth of the ceiling (the plan,
@@ -95,6 +95,7 @@ class RateGovernor:
         self._ceiling = self._cap  # the highest cap recovery may return to
         self._fixed_guard = jitter
         self._latencies: deque[float] = deque(maxlen=_LATENCIES_KEPT)
+        self._measured_guard: float | None = None
         self._recover_at = math.inf
         self._grants: deque[float] = deque()  # send times, ascending
         self._accepted: deque[float] = deque()  # send times of answers other than 429
@@ -130,12 +131,19 @@ class RateGovernor:
 
     @property
     def guard(self) -> float:
-        """Seconds added to the window: the measured spread of answer times."""
+        """Seconds added to the window, for the jitter of arrivals at the server.
+
+        Measured as the spread of the faster half of answer times (median minus fastest): the
+        slower half is mostly the server's processing and queueing, which come after it counted
+        the request. At most 2 % of the window (and that before any answer); a guard too small
+        shows as a 429, and the episode that follows lengthens the window.
+        """
         if self._fixed_guard is not None:
             return self._fixed_guard
-        if len(self._latencies) >= 2:
-            return max(_MIN_GUARD, max(self._latencies) - min(self._latencies))
-        return min(2.0, _FIRST_GUARD_SHARE * (self._window or self._max_window))
+        window = self._window or self._max_window
+        if self._measured_guard is not None:
+            return max(_MIN_GUARD, min(self._measured_guard, _GUARD_SHARE * window))
+        return _GUARD_SHARE * window
 
     @property
     def quota(self) -> QuotaInfo:
@@ -232,6 +240,9 @@ class RateGovernor:
                 self._forget_grant(sent_at)  # refused requests do not count against the server's window
             if status is not None:
                 self._latencies.append(now - sent_at)
+                if len(self._latencies) >= 2:
+                    ordered = sorted(self._latencies)
+                    self._measured_guard = ordered[len(ordered) // 2] - ordered[0]
                 if status != 429:
                     self._accepted.append(sent_at)
                     if self._episode is not None and sent_at >= self._episode:

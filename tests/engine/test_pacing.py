@@ -167,7 +167,7 @@ def test_a_hidden_one_second_window_is_learned_with_defaults(seed: int) -> None:
     efficiency, _, gov = learn(10, 1.0, 80, seed)
     assert efficiency >= 0.85
     assert gov.rate is not None and gov.rate.requests == 10
-    assert 0.9 <= gov.rate.per_seconds <= 1.1
+    assert 0.9 <= gov.rate.per_seconds <= 1.15  # probes at 15 % intervals place its end within that
 
 
 @pytest.mark.parametrize("seed", range(3))
