@@ -6,12 +6,13 @@ from typing import Any
 
 import pandas as pd
 
-SECTIONS = ("side_by_side", "overhead", "attribution_cost", "fault_attempts")
+SECTIONS = ("side_by_side", "overhead", "attribution_cost", "fault_attempts", "learning")
 TITLES = {
     "side_by_side": "A. Side by side: dry run + delete under a hidden 20/s window, 50 ± 20 ms latency (median)",
     "overhead": "B. Client overhead of a dry run (client in its own process, sandbox in another; median)",
     "attribution_cost": "C. Requests per 1,000 IDs by share of unknown IDs (dry run + attribution + delete)",
     "fault_attempts": "D. Attempts per batch under 10 % 5xx + 5 % lost answers, audited against the sandbox",
+    "learning": "E. Defaults only against hidden 1-second and 60-second windows (dry runs, batches of 50; median)",
 }
 
 
@@ -36,8 +37,12 @@ def fault_table(section: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(section["summary"]).reindex(columns=columns)
 
 
+def learning_table(section: dict[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame(section["summary"])
+
+
 BUILDERS = {"side_by_side": side_by_side_table, "overhead": overhead_table,
-            "attribution_cost": attribution_table, "fault_attempts": fault_table}
+            "attribution_cost": attribution_table, "fault_attempts": fault_table, "learning": learning_table}
 
 
 def render(results: dict[str, Any]) -> str:
