@@ -44,6 +44,8 @@ class Scale:
     unknown_ids: int
     fault_ids: int
     fault_seeds: int
+    # Section E: the learning runs (the 60-second window takes minutes of real time).
+    learning_cases: tuple[tuple[int, float, int, int], ...] = ((10, 1.0, 80, 3), (50, 60.0, 150, 1))
 
     @classmethod
     def full(cls) -> Scale:
@@ -53,7 +55,8 @@ class Scale:
     @classmethod
     def quick(cls) -> Scale:
         return cls(side_by_side_ids=12_000, side_by_side_repeats=1, stall_cap_s=20.0, overhead_ids=100_000,
-                   overhead_repeats=1, unknown_ids=5_000, fault_ids=5_000, fault_seeds=1)
+                   overhead_repeats=1, unknown_ids=5_000, fault_ids=5_000, fault_seeds=1,
+                   learning_cases=((10, 1.0, 40, 1),))
 
     @classmethod
     def from_environment(cls) -> Scale:

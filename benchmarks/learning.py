@@ -19,9 +19,6 @@ from benchmarks.common import LATENCY_JITTER_S, LATENCY_S, Scale, count_429, fre
 from leadlex_nb.sandbox import Faults, Profile, Sandbox
 
 BATCH = 50
-# (requests per window, window seconds, requests in the run, repeats), full and quick.
-CASES_FULL = ((10, 1.0, 80, 3), (50, 60.0, 150, 1))
-CASES_QUICK = ((10, 1.0, 40, 1),)
 
 
 def ideal_seconds(requests: int, per_window: int, window_s: float) -> float:
@@ -48,9 +45,9 @@ def run_one(per_window: int, window_s: float, requests: int, seed: int) -> dict[
 
 
 def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    cases = CASES_QUICK if scale == Scale.quick() else CASES_FULL
     runs = []
-    for per_window, window_s, requests, repeats in cases:
+    # (requests per window, window seconds, requests in the run, repeats)
+    for per_window, window_s, requests, repeats in scale.learning_cases:
         for seed in range(1, repeats + 1):
             row = run_one(per_window, window_s, requests, seed)
             runs.append(row)

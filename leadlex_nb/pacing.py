@@ -187,6 +187,12 @@ class RateGovernor:
             until = max(self._paused_until, self._probe_at if self._episode is not None else -math.inf)
         return until if until > self._clock() else None
 
+    def forget_quota(self) -> None:
+        """Learn the daily quota again from the next answer: a run starting now must not be refused
+        on what an earlier run saw (the quota may have been raised or reset since)."""
+        with self._state:
+            self._quota = _UNKNOWN_QUOTA
+
     def name_limit(self, limit: RateLimit) -> None:
         """A run sharing this governor named its plan: pace to it from now on."""
         with self._state:

@@ -79,8 +79,9 @@ class Run:
         self.stop = StopState(hooks.announce)
         self.recorder = Recorder(journal, self.run_id, self.stop)
         self._given_transport = transport
-        self._governor = governor or shared_governor(settings.base_url, settings.api_key.fingerprint,
-                                                     settings.rate_limit, settings.rate_window)
+        self._given_governor = governor
+        # Until the run connects and joins its key's shared governor: what a summary reads meanwhile.
+        self._governor = governor or RateGovernor(settings.rate_limit, learn_window=settings.rate_window)
         self._rand, self._sleep = rand, sleep
         self._sender: Sender | None = None
         # Delete batches that have gone out at least once and whose outcome is not recorded yet:
@@ -187,7 +188,18 @@ class Run:
 
     @contextlib.asynccontextmanager
     async def _connected(self) -> AsyncIterator[None]:
-        """The sender for the length of the run, and the front end's Stop wired to it."""
+        """The key's shared governor and the sender for the length of the run, and the front end's
+        Stop wired to it."""
+        with contextlib.ExitStack() as governors:
+            if self._given_governor is None:
+                self._governor = governors.enter_context(shared_governor(
+                    self.settings.base_url, self.settings.api_key.fingerprint, self.settings.rate_limit,
+                    self.settings.rate_window))
+            async with self._transport():
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _transport(self) -> AsyncIterator[None]:
         settings = self.settings
         opened: HttpTransport | None = None
         transport = self._given_transport
@@ -205,7 +217,19 @@ class Run:
             if self.hooks.stop is not None:
                 self.hooks.stop.detach()
             if opened is not None:
-                await opened.close()
+                await self._close(opened)
+
+    async def _close(self, transport: HttpTransport) -> None:
+        """Close the connections; a cancel landing here comes after the run's last answer, so it
+        ends the call with the result (complete) rather than a bare CancelledError."""
+        closing = asyncio.ensure_future(transport.close())
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            raise RunInterrupted(
+                f"run {self.run_id} interrupted as it closed its connections, after its last answer; "
+                f"the result is complete", result=self._result(), run_id=self.run_id,
+            ) from None
 
     def _show_pacing(self, wait: float | None) -> None:
         """On the progress bar: that pacing holds requests back, and until when."""
@@ -350,7 +374,11 @@ class Run:
             outcomes = dict.fromkeys(batch.ids, reply.outcome(batch.index))  # one shared, immutable
             self._settle(batch, None, outcomes, "failed" if reply.status == "not_sent" else "sending")
         else:
-            self._settle(batch, reply, self._judge(judge_delete, batch, reply).outcomes, "answered")
+            outcomes = self._judge(judge_delete, batch, reply).outcomes
+            # An answer that did not add up proves nothing: journaled as unanswered, resume resends it
+            # under the same key, and the server replays what it did.
+            doubtful = any(o.status == "unknown" for o in outcomes.values())
+            self._settle(batch, reply, outcomes, "sending" if doubtful else "answered")
         bar.update(len(batch.ids))
 
     # -- results -----------------------------------------------------------------------

@@ -20,7 +20,8 @@ from benchmarks.run import run_all, write  # noqa: E402
 from benchmarks.tables import SECTIONS, render  # noqa: E402
 
 TINY = Scale(side_by_side_ids=1_000, side_by_side_repeats=1, stall_cap_s=30.0, overhead_ids=2_000,
-             overhead_repeats=1, unknown_ids=1_000, fault_ids=1_000, fault_seeds=1)
+             overhead_repeats=1, unknown_ids=1_000, fault_ids=1_000, fault_seeds=1,
+             learning_cases=((10, 1.0, 20, 1),))
 
 
 @pytest.mark.timeout(300)
@@ -36,5 +37,7 @@ def test_every_section_is_measured_tabled_and_written(tmp_path: Path) -> None:
     assert {row["client"] for row in written["overhead"]["summary"]} == {"floor", "aiohttp", "leadlex"}
     assert all(row["anomalies"] == 0 for row in written["fault_attempts"]["summary"])
     text = render(written)
-    for title in ("A. Side by side", "B. Client overhead", "C. Requests per 1,000 IDs", "D. Attempts per batch"):
+    assert all(row["all_would_delete"] for row in written["learning"]["summary"])
+    for title in ("A. Side by side", "B. Client overhead", "C. Requests per 1,000 IDs", "D. Attempts per batch",
+                  "E. Defaults only"):
         assert title in text

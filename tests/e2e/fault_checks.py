@@ -74,9 +74,11 @@ def schedule_for(seed: int) -> Schedule:
         "slow_after_commit": rng.choice((0.0, 0.05, 0.1)),
         "burst_429": rng.choice((0.0, 0.0, 0.03)),
     }
-    if rng.random() < 0.3:  # a misbehaving server too (not bad_counts: resume cannot settle it yet)
+    if rng.random() < 0.3:  # a misbehaving server too
         mix.update(redirect=rng.choice((0.0, 0.03)), non_json_200=rng.choice((0.0, 0.05)),
                    retry_after_date=rng.choice((0.0, 0.02)))
+        # Drawn apart so that adding it left every other seed's schedule as it was.
+        mix["bad_counts"] = random.Random(f"bad_counts-{seed}").choice((0.0, 0.05))
         if scenario != "quota":  # unreadable quota headers cannot announce the quota's end
             mix[rng.choice(("garbled_ratelimit", "missing_ratelimit", "reset_past", "reset_future"))] = 0.1
     # A spike may outlast the timeout: the retry then meets the first attempt still running (409).

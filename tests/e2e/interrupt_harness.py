@@ -46,7 +46,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-BARE_CANCEL = "bare CancelledError as the run closed its connections"
+BARE_CANCEL = "the call ended with a bare CancelledError"
 
 
 class Trigger:
@@ -198,10 +198,8 @@ def _keyboard(sandbox: Sandbox, setup: Setup, values: pd.Series, options: dict[s
 
 
 def _bare_cancel(outcome: Outcome) -> None:
-    """A cancel that lands as the run closes its connections escapes bare (runner.Run._connected; see the
-    strict xfail in test_interrupt_at_the_end.py). Counted, and the run is taken from its journal."""
-    outcome.interrupted = True
-    outcome.notes.append(BARE_CANCEL)
+    """A call must end with its result or a RunInterrupted carrying it, never a bare CancelledError."""
+    raise AssertionError(f"{BARE_CANCEL} (notes: {outcome.notes})")
 
 
 def _in_a_kernels_loop(work: Coroutine[Any, Any, pd.DataFrame]) -> pd.DataFrame:
@@ -270,7 +268,7 @@ def _cancelled_resume(sandbox: Sandbox, run_id: str, options: dict[str, Any], ou
             outcome.resume_interrupted = True
             return stop.result
         except asyncio.CancelledError:
-            outcome.notes.append(BARE_CANCEL)
+            _bare_cancel(outcome)
         return None
 
     try:

@@ -17,9 +17,6 @@ from leadlex_nb.sandbox import Sandbox
 from leadlex_nb.transport import HttpTransport
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runner.Run._connected awaits HttpTransport.close() unshielded in its finally: a cancel landing there "
-    "escapes as a bare CancelledError instead of the result or a RunInterrupted carrying it"))
 async def test_a_cancel_while_the_run_closes_its_connections_still_gives_the_result(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -107,8 +107,6 @@ def test_delete_counts_that_do_not_add_up_leave_the_batch_unknown_with_the_reaso
     assert len(rows(result, "deleted")) == CONTACTS - BATCH
 
 
-@pytest.mark.xfail(strict=True, reason="runner._delete_batch journals a batch whose answer did not add up as "
-                   "'answered', so resume never resends it and its rows stay unknown")
 def test_resume_settles_a_delete_whose_counts_did_not_add_up(sb: Sandbox, options: dict[str, Any]) -> None:
     ids = sb.seed(CONTACTS)
     before = sb.existing_ids()

@@ -274,15 +274,19 @@ async def test_a_rate_lowered_below_the_plan_recovers_to_the_plan_and_no_further
     assert most_in_any_window(later, 1.0) <= 20
 
 
-def test_two_runs_with_one_key_share_one_governor() -> None:
+def test_runs_with_one_key_at_the_same_time_share_one_governor_and_the_next_run_starts_afresh() -> None:
     from leadlex_nb.governors import shared_governor
 
-    first = shared_governor("http://127.0.0.1:1", "key_a", None, 60.0)
-    assert shared_governor("http://127.0.0.1:1", "key_a", None, 60.0) is first
-    assert shared_governor("http://127.0.0.1:1", "key_b", None, 60.0) is not first
-    # A later run naming its plan sets the shared pace to it.
-    assert shared_governor("http://127.0.0.1:1", "key_a", RateLimit(5, 1.0), 60.0) is first
-    assert first.rate == RateLimit(5, 1.0)
+    with shared_governor("http://127.0.0.1:1", "key_a", None, 60.0) as first:
+        with shared_governor("http://127.0.0.1:1", "key_a", None, 60.0) as second:
+            assert second is first
+        with shared_governor("http://127.0.0.1:1", "key_b", None, 60.0) as other:
+            assert other is not first
+        # A later run naming its plan sets the shared pace to it.
+        with shared_governor("http://127.0.0.1:1", "key_a", RateLimit(5, 1.0), 60.0) as third:
+            assert third is first and first.rate == RateLimit(5, 1.0)
+    with shared_governor("http://127.0.0.1:1", "key_a", None, 60.0) as later:
+        assert later is not first and later.rate is None
 
 
 def test_requests_in_flight_follow_the_limit() -> None:
@@ -426,3 +430,14 @@ async def test_governor_keeps_the_reset_on_the_local_clock_despite_server_skew()
     gov.on_answer(0.0, 200, quota_headers(3))
     assert gov.quota.reset_at is not None
     assert gov.quota.reset_at - clock.time() == pytest.approx(RESET - SERVER_NOW)
+
+
+def test_a_run_joining_a_shared_governor_learns_the_quota_afresh() -> None:
+    from leadlex_nb.governors import shared_governor
+
+    with shared_governor("http://127.0.0.1:2", "key_q", None, 60.0) as first:
+        first.on_answer(0.0, 200, quota_headers(0))
+        assert first.available == 0
+        # The quota may have been raised or reset since: the next run asks the server again.
+        with shared_governor("http://127.0.0.1:2", "key_q", None, 60.0) as second:
+            assert second is first and second.available is None
