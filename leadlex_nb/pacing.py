@@ -269,16 +269,21 @@ class RateGovernor:
         """
         with self._state:
             self._rate_limited_count += 1
+            now = self._clock()
+            was_probe = self._probe_out == sent_at
+            if was_probe:
+                # The probe's answer: whatever it says, the next probe needs scheduling, or none
+                # would ever go out again.
+                self._probe_out = None
+                self._probe_at = now
             if self._quota.remaining == 0 and not self._quota_is_stale():
                 return
             if retry_after is not None and math.isfinite(retry_after):
                 pause = min(max(retry_after, 0.0), MAX_RETRY_AFTER)
                 self._paused_until = max(self._paused_until, sent_at + pause)
                 return
-            now = self._clock()
             self._recover_at = now + RECOVERY_WINDOWS * self._span()
-            if self._probe_out == sent_at:
-                self._probe_out = None
+            if was_probe:
                 self._last_refused = max(self._last_refused or sent_at, sent_at)
                 self._schedule_probe(now)
             elif self._episode is None:

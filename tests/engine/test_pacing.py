@@ -327,6 +327,21 @@ async def test_retry_after_is_measured_from_the_send_time_not_the_answer() -> No
     assert await gov.acquire() == pytest.approx(sent_at + 5.0)
 
 
+async def test_a_probe_refused_with_retry_after_lets_the_next_probe_out_after_the_pause() -> None:
+    # Found by the soak (seed 100435): the probe's 429 carried a Retry-After date, the probe was
+    # never marked answered, and the run waited forever.
+    clock = FakeClock()
+    gov = governor(clock, None, learn_window=1.0)
+    first = await gov.acquire()
+    gov.on_answer(first, 429, None)
+    gov.on_rate_limited(first, None)  # an episode: only probes from now on
+    probe = await gov.acquire()
+    gov.on_answer(probe, 429, None)
+    gov.on_rate_limited(probe, 2.0)
+    after = await asyncio.wait_for(gov.acquire(), timeout=5)  # virtual time: a hang times out for real
+    assert after >= probe + 2.0
+
+
 # ================================================================ daily quota
 
 
