@@ -1,14 +1,15 @@
 """Correctness under faults, checked like a Jepsen set test: 200 seeded schedules.
 
-Each seed (see ``fault_checks.schedule_for``) runs a small frame against the sandbox under a
-mix of resets, JSON 5xx, gateway pages, commits whose answer is lost or late, 429 bursts with
-and without ``Retry-After`` and latency spikes (in some, a misbehaving server too: redirects,
-non-JSON 200s, counts that do not add up, ``Retry-After`` dates, bent ``X-RateLimit-*``
-headers), plus one scenario: a key revoked mid-run, the daily quota running out mid-run,
-protected contacts, or contacts deleted by another client between the dry run and the deletion. Every schedule must end with one status per
-row, zero anomalies (lost, false failure, unexpected, duplicate execution, unreported,
-overclaim), one key and one body per batch on the wire, and ``resume`` must settle every
-``unknown`` row with the faults off. ``make soak`` runs thousands more seeds with the same checks.
+Each seed (see ``fault_checks.schedule_for``) runs a small frame against the sandbox under a mix of
+resets, JSON 5xx, gateway pages, commits whose answer is lost or late, 429 bursts with and without
+``Retry-After`` and latency spikes (in some, a misbehaving server too: redirects, non-JSON 200s,
+counts that do not add up, ``Retry-After`` dates, bent ``X-RateLimit-*`` headers), plus one
+scenario: a key revoked mid-run, the daily quota running out mid-run, protected contacts, or
+contacts deleted by another client between the dry run and the deletion. Every schedule must end
+with one status per row, zero anomalies (lost, false failure, unexpected, duplicate execution,
+unreported, overclaim), one key and one body per batch on the wire, and ``resume`` must settle
+every ``unknown`` row with the faults off. ``make soak`` runs thousands more seeds with the same
+checks.
 """
 
 from __future__ import annotations
