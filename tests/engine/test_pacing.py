@@ -234,25 +234,9 @@ async def test_no_probe_waits_past_the_documented_minute() -> None:
     assert len(probes) < 60  # growing intervals: a few dozen probes in a minute, not one per 50 ms
 
 
-async def test_a_429_despite_a_plan_lowers_the_rate_below_the_plan() -> None:
-    clock = FakeClock()
-    gov = governor(clock, RateLimit(20, 1.0))  # the caller named a plan above the real one
-    times = [t for _, t in await grant_all(gov, 20, answer=False)]
-    for sent_at in times[:15]:
-        gov.on_answer(sent_at, 200, None)
-    for sent_at in times[15:]:
-        gov.on_answer(sent_at, 429, None)
-        gov.on_rate_limited(sent_at, None)
-    clock.advance(1.0)
-    probe = await gov.acquire()
-    gov.on_answer(probe, 200, None)
-    assert gov.window_cap == 15
-    assert gov.rate == RateLimit(15, 1.0)
-
-
-async def test_a_rate_lowered_below_the_plan_recovers_to_the_plan_and_no_further() -> None:
-    clock = FakeClock()
-    plan = RateLimit(20, 1.0)
+async def a_window_of_20_where_15_got_through(clock: FakeClock, plan: RateLimit) -> RateGovernor:
+    """A governor told ``plan`` whose first 20 requests met a server that let 15 through, then a
+    probe a window later that got through."""
     gov = governor(clock, plan)
     times = [t for _, t in await grant_all(gov, 20, answer=False)]
     for sent_at in times[:15]:
@@ -262,6 +246,20 @@ async def test_a_rate_lowered_below_the_plan_recovers_to_the_plan_and_no_further
         gov.on_rate_limited(sent_at, None)
     clock.advance(1.0)
     gov.on_answer(await gov.acquire(), 200, None)
+    return gov
+
+
+async def test_a_429_despite_a_plan_lowers_the_rate_below_the_plan() -> None:
+    clock = FakeClock()
+    gov = await a_window_of_20_where_15_got_through(clock, RateLimit(20, 1.0))  # a plan above the real one
+    assert gov.window_cap == 15
+    assert gov.rate == RateLimit(15, 1.0)
+
+
+async def test_a_rate_lowered_below_the_plan_recovers_to_the_plan_and_no_further() -> None:
+    clock = FakeClock()
+    plan = RateLimit(20, 1.0)
+    gov = await a_window_of_20_where_15_got_through(clock, plan)
     assert gov.window_cap == 15
     caps = []
     for _ in range(80):
