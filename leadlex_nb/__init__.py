@@ -22,13 +22,16 @@ from leadlex_nb.errors import (
     NothingToDeleteError,
     PermissionDeniedError,
     QuotaError,
+    RestoreError,
     ResumeError,
     RunInterrupted,
     ServerUnreachableError,
+    SnapshotError,
 )
 from leadlex_nb.hooks import PlanSummary, StopSignal
 from leadlex_nb.limits import RateLimit
 from leadlex_nb.notebook import DeletionRun, ResultPending
+from leadlex_nb.restore import arestore, restore, snapshot_of
 from leadlex_nb.results import STATUSES
 from leadlex_nb.retry import RetryPolicy
 
@@ -46,15 +49,20 @@ __all__ = [
     "PlanSummary",
     "QuotaError",
     "RateLimit",
+    "RestoreError",
     "ResultPending",
     "ResumeError",
     "RetryPolicy",
     "RunInterrupted",
     "ServerUnreachableError",
+    "SnapshotError",
     "StopSignal",
     "abulk_delete",
+    "arestore",
     "aresume",
     "bulk_delete",
     "journaled_runs",
+    "restore",
     "resume",
+    "snapshot_of",
 ]

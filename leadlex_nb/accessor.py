@@ -54,6 +54,10 @@ _DOC = """
             Start even when the daily quota cannot cover the run (it stops cleanly when it runs out).
         journal : path or False, optional
             Where the run journal goes (``$LEADLEX_JOURNAL``, else ``~/.local/share/leadlex-nb/journal.sqlite3``).
+        snapshot : bool or "export" | "list" | "get", default True
+            Before deleting, save the planned contacts' fields beside the journal (the cheapest
+            read, shown in the plan), so ``leadlex_nb.restore(run_id)`` can re-create them;
+            "get" reads each contact (custom fields too); False: no snapshot.
         progress : bool, default True
         verbose : bool, default True
             Print what the run decides (attribution strategy, stops) to stderr.
@@ -63,7 +67,7 @@ _DOC = """
         DataFrame (or, in a kernel with ``confirm`` omitted, a DeletionRun whose ``result`` is it)
             One row per input row, with the input's index: ``contact_id``, ``status``,
             ``error_code``, ``error_message``, ``batch``, ``attempts``, ``request_id``,
-            ``duplicate``. ``result.attrs["leadlex"]`` holds the run id and request counts.
+            ``duplicate``. ``result.attrs["leadlex"]`` holds the run id, request counts and the snapshot's path.
 """
 
 

@@ -11,8 +11,9 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -40,6 +41,9 @@ from leadlex_nb.retry import RetryPolicy
 from leadlex_nb.runner import Run
 from leadlex_nb.syncrun import run_sync
 
+if TYPE_CHECKING:
+    from leadlex_nb.restore_plan import RestorePlan
+
 log = logging.getLogger("leadlex_nb")
 
 ASK: Any = ...  # the default of ``confirm``: ask in the front end at hand
@@ -57,6 +61,19 @@ def _confirm_hook(confirm: Any, dry_run: bool) -> Confirm | None:
         from leadlex_nb.terminal import ask_in_terminal
 
         return ask_in_terminal
+    if callable(confirm):
+        return confirm  # type: ignore[no-any-return]
+    raise ConfigurationError(f"confirm must be omitted, False, or a callable taking the plan; got {confirm!r}")
+
+
+def restore_confirm_hook(confirm: Any) -> Callable[[RestorePlan], Any] | None:
+    """``confirm`` of a restore: omitted asks in a terminal, False creates without asking, or a callable."""
+    if confirm is False:
+        return None
+    if confirm is ASK:
+        from leadlex_nb.terminal import ask_to_restore
+
+        return ask_to_restore
     if callable(confirm):
         return confirm  # type: ignore[no-any-return]
     raise ConfigurationError(f"confirm must be omitted, False, or a callable taking the plan; got {confirm!r}")
@@ -92,6 +109,7 @@ async def abulk_delete(
     attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET,
     ignore_quota: bool = False,
     journal: str | os.PathLike[str] | bool | None = None,
+    snapshot: bool | str = True,
     progress: bool = True,
     verbose: bool = True,
     stop: StopSignal | None = None,
@@ -106,7 +124,7 @@ async def abulk_delete(
     settings = resolve_settings(
         api_key=api_key, base_url=base_url, plan=plan, rate_window=rate_window, retry=retry, batch_size=batch_size,
         concurrency=concurrency, timeout=timeout, attribution_budget=attribution_budget, ignore_quota=ignore_quota,
-        journal=journal,
+        journal=journal, snapshot=snapshot,
     )
     hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose, stop)
     ids = normalise_ids(values)

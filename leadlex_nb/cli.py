@@ -5,6 +5,7 @@
     leadlex-nb sandbox [--port N] [--seed-contacts N] [--db PATH] [--profile NAME]
     leadlex-nb delete contacts.csv [--column contact_id] [--dry-run] [--yes] [--out result.csv|.parquet]
     leadlex-nb resume RUN_ID [--yes] [--out result.csv]
+    leadlex-nb restore RUN_ID [--ids contacts.csv] [--dry-run] [--yes] [--out result.csv]
     leadlex-nb runs [--journal PATH]
 
 The key comes from ``LEADLEX_API_KEY`` (never from an argument, so it stays out of shell
@@ -22,7 +23,8 @@ Every failure ends with one line on stderr (no traceback) and its own exit code
 3    configuration: no key, a refused base URL, an option value out of range
 4    stopped by the API: 401 (key refused), 403 (permission missing), the daily quota
 5    journal: no journal at the path given, or it cannot be written or read; a run that
-     cannot be resumed (unknown id, another key)
+     cannot be resumed or restored (unknown id, another key, no snapshot); a snapshot that
+     cannot be written
 6    declined: the plan was not confirmed; nothing was deleted
 70   internal error: a bug in leadlex-nb (please report it)
 130  interrupted (Ctrl-C); ``leadlex-nb resume RUN_ID`` finishes the run
@@ -72,9 +74,8 @@ from leadlex_nb.defaults import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from leadlex_nb.hooks import PlanSummary
 
-UNSETTLED = ("unknown", "not_sent", "error", "unresolved")
+UNSETTLED = ("unknown", "not_sent", "error", "unresolved", "refused")
 
 
 # -- what the run says -------------------------------------------------------------------
@@ -108,14 +109,15 @@ def _announcements() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _confirm_in_terminal(yes_hint: str) -> Any:
-    async def confirm(summary: PlanSummary) -> bool:
+def _confirm_in_terminal(yes_hint: str, ask: str = "delete") -> Any:
+    async def confirm(summary: Any) -> bool:
         if sys.stdin is not None and sys.stdin.isatty():
-            from leadlex_nb.terminal import ask_in_terminal
+            from leadlex_nb.terminal import ask_in_terminal, ask_to_restore
 
-            return await ask_in_terminal(summary)
+            return await (ask_to_restore(summary) if ask == "restore" else ask_in_terminal(summary))
         print(summary.describe(), file=sys.stderr)
-        print(f"No terminal to confirm in: nothing was deleted. {yes_hint}", file=sys.stderr)
+        print(f"No terminal to confirm in: nothing was {'created' if ask == 'restore' else 'deleted'}. {yes_hint}",
+              file=sys.stderr)
         return False
 
     return confirm
@@ -131,12 +133,19 @@ def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str])
     """The summary on stderr, the result file, a line about a server that could not be reached."""
     from leadlex_nb.results import summarise, summary_line
 
-    print(summary_line(result), file=sys.stderr)
-    print(summarise(result).to_string(), file=sys.stderr)
+    if "new_contact_id" in result.columns:  # a restore's frame
+        counts = result["status"].value_counts()
+        print("restore: " + ", ".join(f"{n:,} {s}" for s, n in counts.items() if n), file=sys.stderr)
+    else:
+        print(summary_line(result), file=sys.stderr)
+        print(summarise(result).to_string(), file=sys.stderr)
     report = result.attrs.get("leadlex", {})
     if report:
-        print(f"run {report.get('run_id')}: requests {report.get('requests')}, 429s {report.get('rate_limited')}",
+        print(f"run {report.get('run_id')}: requests {report.get('requests')}, 429s {report.get('rate_limited', 0)}",
               file=sys.stderr)
+        if report.get("snapshot"):
+            print(f"snapshot: {report['snapshot']} (`leadlex-nb restore {report.get('run_id')}` re-creates the "
+                  "deleted contacts)", file=sys.stderr)
     status = result["status"].astype(str)
     unreached = (status == "not_sent") & (result["error_code"].astype(str) == "transport_connect")
     if unreached.any():
@@ -194,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--dry-run", action="store_true", help="only look; nothing is deleted")
     delete.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"IDs per request, 1-500 (default {DEFAULT_BATCH_SIZE})")
+    delete.add_argument("--snapshot", choices=("auto", "export", "list", "get", "off"), default="auto",
+                        help="save the planned contacts before deleting: the cheapest read (auto), a given one, "
+                             "or none (off)")
     _tuning(delete)
     _common(delete)
 
@@ -201,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run_id")
     _tuning(resume)
     _common(resume)
+
+    restore = commands.add_parser("restore", help="re-create a run's deleted contacts from its snapshot")
+    restore.add_argument("run_id")
+    restore.add_argument("--ids", type=Path, metavar="FILE",
+                         help="only these contacts: a CSV (or Parquet) file with a column of the deleted IDs")
+    restore.add_argument("--column", default=DEFAULT_ID_COLUMN)
+    restore.add_argument("--dry-run", action="store_true", help="only show what would be re-created")
+    _common(restore)
 
     runs = commands.add_parser("runs", help="list the journaled runs")
     runs.add_argument("--journal", type=Path)
@@ -272,6 +292,8 @@ def _base_url(args: argparse.Namespace) -> str:
 def _run(args: argparse.Namespace) -> int:
     import leadlex_nb  # registers the .leadlex accessor
 
+    if args.command == "restore":
+        return _restore(args)
     if args.command == "resume":
         _existing_journal(args.journal, required=True)
         check_out(args.out, None)
@@ -281,7 +303,22 @@ def _run(args: argparse.Namespace) -> int:
     frame = read_table(args.file, args.column)
     check_out(args.out, args.file)
     options = _options(args, "Pass --yes to delete this plan without asking, or --dry-run to only look.")
-    result = frame.leadlex.bulk_delete(args.column, dry_run=args.dry_run, batch_size=args.batch_size, **options)
+    snapshot = {"auto": True, "off": False}.get(args.snapshot, args.snapshot)
+    result = frame.leadlex.bulk_delete(args.column, dry_run=args.dry_run, batch_size=args.batch_size,
+                                       snapshot=snapshot, **options)
+    return _report(result, args.out, lambda: _base_url(args))
+
+
+def _restore(args: argparse.Namespace) -> int:
+    import leadlex_nb
+
+    journal = _existing_journal(args.journal, required=True)
+    ids = None if args.ids is None else read_table(args.ids, args.column)[args.column].tolist()
+    check_out(args.out, args.ids)
+    confirm: Any = False if args.yes else _confirm_in_terminal(
+        f"Pass --yes to restore without asking: leadlex-nb restore {args.run_id} --yes", ask="restore")
+    result = leadlex_nb.restore(args.run_id, ids, base_url=args.base_url, journal=journal, dry_run=args.dry_run,
+                                confirm=confirm, progress=not args.quiet, verbose=False)
     return _report(result, args.out, lambda: _base_url(args))
 
 
@@ -301,7 +338,8 @@ def _stopped(error: Any, args: argparse.Namespace, code: int, label: str | None,
     if label is not None or error.result is None:
         print(f"{label or 'stopped'}: {_cli_wording(str(error))}", file=sys.stderr)
     if error.run_id and resumable:
-        print(f"finish the run with: leadlex-nb resume {error.run_id}", file=sys.stderr)
+        again = "restore" if args.command == "restore" else "resume"
+        print(f"finish the run with: leadlex-nb {again} {error.run_id}", file=sys.stderr)
     return code
 
 
@@ -322,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         NothingToDeleteError,
         PermissionDeniedError,
         QuotaError,
+        RestoreError,
         ResumeError,
         RunInterrupted,
         ServerUnreachableError,
+        SnapshotError,
     )
 
     try:
@@ -351,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         # Its own text names the Python call; here the way on is the command.
         error.args = ("no new request was sent; requests in flight are marked unknown",)
         return _stopped(error, args, EXIT_INTERRUPTED, "interrupted")
-    except (JournalError, ResumeError) as error:
+    except (JournalError, ResumeError, RestoreError, SnapshotError) as error:
         return _stopped(error, args, EXIT_JOURNAL, "error", resumable=isinstance(error, JournalError))
     except KeyboardInterrupt:
         print("interrupted; `leadlex-nb runs` lists the run if it had started, `leadlex-nb resume RUN_ID` "

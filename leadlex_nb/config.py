@@ -136,6 +136,7 @@ class Settings:
     attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET
     ignore_quota: bool = False
     journal_path: Path | None = None
+    snapshot: bool | str = True  # True: the cheapest read; False: none; or "export", "list", "get"
 
     def __post_init__(self) -> None:
         # Numbers are checked for type too: 1.5 requests, True workers or a NaN timeout would
@@ -153,6 +154,12 @@ class Settings:
             raise ConfigurationError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.attribution_budget < 0:
             raise ConfigurationError(f"attribution_budget must be >= 0, got {self.attribution_budget}")
+        snapshot: object = self.snapshot
+        if isinstance(snapshot, np.bool_):
+            snapshot = bool(snapshot)
+        if not (isinstance(snapshot, bool) or snapshot in ("export", "list", "get")):
+            raise ConfigurationError(f"snapshot must be True, False, 'export', 'list' or 'get', got {snapshot!r}")
+        object.__setattr__(self, "snapshot", snapshot)
 
 
 def check_flag(name: str, value: object) -> bool:
@@ -219,6 +226,7 @@ def resolve_settings(
     attribution_budget: int = DEFAULT_ATTRIBUTION_BUDGET,
     ignore_quota: bool = False,
     journal: str | os.PathLike[str] | bool | None = None,
+    snapshot: bool | str = True,
 ) -> Settings:
     """Arguments win over the environment; the environment wins over the defaults."""
     if isinstance(api_key, ApiKey):
@@ -256,4 +264,5 @@ def resolve_settings(
         attribution_budget=attribution_budget,
         ignore_quota=ignore_quota,
         journal_path=journal_path,
+        snapshot=snapshot,
     )

@@ -12,6 +12,8 @@
     ├── ServerUnreachableError        no request of the run could connect to the API; nothing was sent
     ├── ConfirmationDeclined          the user did not confirm the deletion plan; nothing was deleted
     ├── RunInterrupted                KeyboardInterrupt / cancellation; resume with ``leadlex_nb.resume(run_id)``
+    ├── SnapshotError                 the snapshot promised before deleting could not be written; nothing deleted
+    ├── RestoreError                  a run cannot be restored (unknown id, another key, no snapshot)
     ├── JournalError                  the run journal cannot be written or read (locked, disk full, damaged)
     └── ResumeError                   a run cannot be resumed (unknown id, finished, journal unreadable)
 
@@ -97,6 +99,14 @@ class ConfirmationDeclined(LeadLexError):
 
 class RunInterrupted(LeadLexError):
     """The run was interrupted; requests in flight were recorded and the run can be resumed."""
+
+
+class SnapshotError(LeadLexError):
+    """The snapshot promised before a deletion could not be saved; nothing was deleted."""
+
+
+class RestoreError(LeadLexError):
+    """A run's contacts cannot be restored (no such run, no snapshot, another key)."""
 
 
 class JournalError(LeadLexError):

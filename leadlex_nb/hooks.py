@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from leadlex_nb.plan import Batch, plan_fingerprint
 from leadlex_nb.quota import QuotaInfo
 from leadlex_nb.results import Outcome, Status, build_result_frame
+from leadlex_nb.snapshot import SnapshotPlan
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,13 +78,14 @@ class PlanSummary:
     quota_remaining: int | None
     quota_reset_at: float | None
     notes: tuple[str, ...] = ()
+    snapshot: SnapshotPlan | None = None  # how the plan is saved before deleting, or why it is not
     # The dry run's per-row frame, for samples; None where the front end does not need it.
     dry_run_result: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, run_id: str, ids: pd.DataFrame, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome],
            batches: Sequence[Batch], quota: QuotaInfo, *, notes: Sequence[str] = (), with_rows: bool = False,
-           ) -> PlanSummary:
+           snapshot: SnapshotPlan | None = None) -> PlanSummary:
         """The summary of a deletion plan; its fingerprint is taken from the very batches that will be sent."""
         counts = Counter(dry_outcomes[cid].status if cid in dry_outcomes else "not_sent" for cid in unique)
         return cls(
@@ -93,8 +95,12 @@ class PlanSummary:
             unresolved=sum(len(b.ids) for b in batches if b.group == "unresolved"),
             delete_requests=len(batches), fingerprint=plan_fingerprint(cid for b in batches for cid in b.ids),
             quota_remaining=quota.remaining, quota_reset_at=quota.reset_at, notes=tuple(notes),
-            dry_run_result=build_result_frame(ids, dry_outcomes) if with_rows else None,
+            snapshot=snapshot, dry_run_result=build_result_frame(ids, dry_outcomes) if with_rows else None,
         )
+
+    @property
+    def snapshot_requests(self) -> int:
+        return self.snapshot.requests if self.snapshot is not None and self.snapshot.promised else 0
 
     def describe(self) -> str:
         lines = [
@@ -103,6 +109,8 @@ class PlanSummary:
             f"Will permanently delete up to {self.to_delete} contacts in {self.delete_requests} request(s)"
             + (f" ({self.unresolved} of them not proven to exist)." if self.unresolved else "."),
         ]
+        if self.snapshot is not None:
+            lines.append(self.snapshot.describe())
         if self.quota_remaining is not None:
             lines.append(f"Daily quota: {self.quota_remaining} requests left{reset_text(self.quota_reset_at)}.")
         lines.extend(self.notes)

@@ -64,6 +64,26 @@ _TABLES: Final = (  # input_index: typed JSON (_encode_index), NULL when only po
     "CREATE TABLE outcomes (run_id TEXT NOT NULL, phase TEXT NOT NULL, outcome TEXT NOT NULL, ranks BLOB NOT NULL)",
     "CREATE INDEX outcomes_by_run ON outcomes (run_id, phase)",
 )
+# Added to schema 3 journals as they are opened; a reader that does not know them ignores them.
+_SNAPSHOT_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS snapshots (run_id TEXT PRIMARY KEY, path TEXT NOT NULL, strategy TEXT NOT NULL, "
+    "contacts INTEGER NOT NULL, missing INTEGER NOT NULL, requests INTEGER NOT NULL, taken_at REAL NOT NULL)",
+    # state: sending (a create request that holds it went out) | restored (new_contact_id proven)
+    "CREATE TABLE IF NOT EXISTS restores (run_id TEXT NOT NULL, contact_id TEXT NOT NULL, state TEXT NOT NULL, "
+    "new_contact_id TEXT, first_sent_at REAL, request_id TEXT, PRIMARY KEY (run_id, contact_id))",
+)
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """Where a run's snapshot is, how it was read, and how much of the plan it covers."""
+
+    path: Path
+    strategy: str
+    contacts: int
+    missing: int
+    requests: int
+    taken_at: float
 
 
 @dataclass(frozen=True)
@@ -107,8 +127,14 @@ class Journal:
                 raise
 
     def _ensure_schema(self) -> None:
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            self._create_schema()
+        if self._db.execute("SELECT count(*) FROM sqlite_master WHERE name='restores'").fetchone()[0] == 0:
+            with self._transaction("be set up for snapshots"):
+                for table in _SNAPSHOT_TABLES:
+                    self._db.execute(table)
+
+    def _create_schema(self) -> None:
         with self._transaction("be set up"):  # checked again under the lock: another process may create it
             found = int(self._db.execute("PRAGMA user_version").fetchone()[0])
             if found == 0 and not self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
@@ -236,7 +262,45 @@ class Journal:
             self.load_inputs(run_id)
         return self._unique[run_id]
 
+    def record_snapshot(self, run_id: str, snapshot: SnapshotRecord) -> None:
+        with self._guard(f"record the snapshot of run {run_id}"):
+            self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?)", (
+                run_id, str(snapshot.path), snapshot.strategy, snapshot.contacts, snapshot.missing,
+                snapshot.requests, snapshot.taken_at))
+
+    def restore_sending(self, run_id: str, contact_ids: Iterable[str]) -> None:
+        """Before a create request leaves: its contacts may exist from now on."""
+        now = time.time()
+        with self._transaction(f"record a restore of run {run_id} being sent") as db:
+            db.executemany(
+                "INSERT INTO restores VALUES (?,?,'sending',NULL,?,NULL) ON CONFLICT (run_id, contact_id) "
+                "DO UPDATE SET state='sending', first_sent_at=COALESCE(first_sent_at, excluded.first_sent_at) "
+                "WHERE state != 'restored'", [(run_id, cid, now) for cid in contact_ids])
+
+    def restore_settled(self, run_id: str, restored: Mapping[str, str], unsent: Iterable[str] = (),
+                        request_id: str | None = None) -> None:
+        """Contacts proven re-created (old ID -> new ID), and contacts proven not created."""
+        with self._transaction(f"record restored contacts of run {run_id}") as db:
+            db.executemany(
+                "UPDATE restores SET state='restored', new_contact_id=?, request_id=? WHERE run_id=? AND contact_id=?",
+                [(new, request_id, run_id, old) for old, new in restored.items()])
+            db.executemany("DELETE FROM restores WHERE run_id=? AND contact_id=? AND state='sending'",
+                           [(run_id, cid) for cid in unsent])
+
     # -- reading -------------------------------------------------------------------------
+
+    def load_snapshot(self, run_id: str) -> SnapshotRecord | None:
+        with self._guard(f"read the snapshot record of run {run_id}"):
+            row = self._db.execute("SELECT path, strategy, contacts, missing, requests, taken_at FROM snapshots "
+                                   "WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else SnapshotRecord(Path(row[0]), row[1], row[2], row[3], row[4], row[5])
+
+    def load_restores(self, run_id: str) -> dict[str, tuple[str, str | None, float | None]]:
+        """Per old contact ID: (state, new ID, first sent at)."""
+        with self._guard(f"read the restores of run {run_id}"):
+            rows = self._db.execute("SELECT contact_id, state, new_contact_id, first_sent_at FROM restores "
+                                    "WHERE run_id=?", (run_id,)).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def load_run(self, run_id: str) -> JournaledRun | None:
         """The run's header, or None; reads no input, so the caller can check the key first."""

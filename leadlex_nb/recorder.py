@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from leadlex_nb.errors import JournalError
-from leadlex_nb.journal import Journal
+from leadlex_nb.journal import Journal, SnapshotRecord
 from leadlex_nb.plan import Batch, Phase
 from leadlex_nb.results import Outcome
 from leadlex_nb.sender import Reply, StopState
@@ -65,6 +65,14 @@ class Recorder:
 
     def outcomes(self, phase: Phase, outcomes: Mapping[str, Outcome]) -> None:
         self._write(lambda j: j.record_outcomes(self._run_id, phase, outcomes))
+
+    @property
+    def journal(self) -> Journal | None:
+        return self._journal
+
+    def snapshot(self, record: SnapshotRecord) -> None:
+        if not self._write(lambda j: j.record_snapshot(self._run_id, record)):
+            self._stop.raise_if_stopped()
 
     def forget(self, phase: Phase) -> None:
         self._write(lambda j: j.forget_phase(self._run_id, phase))

@@ -59,6 +59,8 @@ def plan_samples(plan: PlanSummary, per_kind: int = SAMPLES) -> dict[str, pd.Dat
 
 def quota_text(plan: PlanSummary) -> str:
     uses = f"The deletion uses {number(plan.delete_requests)} request{'s' if plan.delete_requests != 1 else ''}"
+    if plan.snapshot_requests:
+        uses += f" (plus about {number(plan.snapshot_requests)} for the snapshot)"
     if plan.quota_remaining is None:
         return uses + "; the API did not report the daily quota."
     return f"{uses} of the {number(plan.quota_remaining)} left in today's quota{reset_text(plan.quota_reset_at)}."
@@ -69,6 +71,14 @@ def _detail(row: pd.Series, key: str) -> str:
         return "repeats an earlier row; shares its status"
     parts = [str(row[c]) for c in ("error_code", "error_message") if pd.notna(row.get(c)) and str(row.get(c))]
     return ": ".join(parts)
+
+
+def way_back_text(plan: PlanSummary) -> str:
+    """What can be brought back: LeadLex has no recycle bin, only the snapshot."""
+    if plan.snapshot is None or not plan.snapshot.promised:
+        return "Deleted contacts cannot be restored."
+    return ("LeadLex has no recycle bin; leadlex_nb.restore(run_id) re-creates contacts from the snapshot "
+            "with new IDs, without their notes, activities and tasks.")
 
 
 def plan_html(plan: PlanSummary, *, decided: bool = False) -> str:
@@ -102,6 +112,8 @@ def plan_html(plan: PlanSummary, *, decided: bool = False) -> str:
             f"<table style='{TABLE}'><tr><th style='{CELL}'>kind</th><th style='{CELL}'>row</th>"
             f"<th style='{CELL}'>contact_id</th><th style='{CELL}'>detail</th></tr>{body}</table></details>")
     lines = [esc(quota_text(plan))]  # each line HTML already
+    if plan.snapshot is not None:
+        lines.append(esc(plan.snapshot.describe()))
     if plan.unresolved:
         lines.append(esc(f"{number(plan.unresolved)} planned ID(s) are not proven to exist; they go in batches "
                          "of their own."))
@@ -111,7 +123,7 @@ def plan_html(plan: PlanSummary, *, decided: bool = False) -> str:
     if plan.notes:
         parts.append("".join(f"<div style='{MUTED}'>{esc(note)}</div>" for note in plan.notes))
     if not decided:
-        parts.append(f"<div style='{WARNING}'><b>Deletion is permanent.</b> Deleted contacts cannot be restored. "
+        parts.append(f"<div style='{WARNING}'><b>Deletion is permanent.</b> {esc(way_back_text(plan))} "
                      f"Review the counts above before you click <b>{esc(delete_label(plan))}</b>.</div>")
     parts.append("</div>")
     return "".join(parts)
@@ -126,9 +138,10 @@ def plan_text(plan: PlanSummary, handle: str = "run") -> str:
         f"{number(plan.rows)} rows, {number(plan.unique_ids)} unique valid contact IDs. Dry run:",
         *(f"  {number(n):>9}  {labels[k]}" for k, n in counts.items()),
         quota_text(plan),
+        *([plan.snapshot.describe()] if plan.snapshot is not None else []),
         f"Plan fingerprint: {plan.fingerprint[:16]}",
         *plan.notes,
-        "Deletion is permanent.",
+        f"Deletion is permanent. {way_back_text(plan)}",
         f"To delete these {number(plan.to_delete)} contacts: {handle}.confirm(), or click "
         f"'{delete_label(plan)}' in a notebook that shows widgets. To drop the plan: {handle}.cancel().",
         "Headless runs (nbclient, papermill) and scripts: pass confirm=False to delete without asking.",

@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,11 +28,12 @@ from leadlex_nb.errors import (
     LeadLexError,
     NothingToDeleteError,
     RunInterrupted,
+    SnapshotError,
 )
 from leadlex_nb.governors import shared_governor
 from leadlex_nb.hooks import Hooks, PlanSummary, Progress
 from leadlex_nb.ids import unique_valid_ids
-from leadlex_nb.journal import Journal
+from leadlex_nb.journal import Journal, SnapshotRecord
 from leadlex_nb.pacing import MAX_IN_FLIGHT, RateGovernor
 from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, Batch, Phase, build_batches, deletion_batches
 from leadlex_nb.recorder import Recorder
@@ -39,6 +41,8 @@ from leadlex_nb.results import Outcome
 from leadlex_nb.resume import ResumePoint, recheck_expired
 from leadlex_nb.sender import Failure, Reply, Sender, Stats, StopState, gather_bounded, quota_shortfall_error
 from leadlex_nb.settle import settle_rows
+from leadlex_nb.snapshot import SnapshotPlan, plan_snapshot, snapshot_format, snapshot_path, write_snapshot
+from leadlex_nb.snapshot_reader import SNAPSHOT, SnapshotReader, describe_missing
 from leadlex_nb.transport import HttpTransport, Transport
 from leadlex_nb.verdicts import Verdict, judge_delete, judge_dry_run
 from leadlex_nb.workspace import WorkspaceReader
@@ -91,6 +95,8 @@ class Run:
         self._dry_round: str | None = None
         self._bar: Progress | None = None  # the phase's progress bar, for pacing notes
         self._resume_point: ResumePoint | None = None
+        self._reader: WorkspaceReader | None = None
+        self.snapshot_path: Path | None = None
 
     @classmethod
     def from_journal(cls, settings: Settings, hooks: Hooks, journal: Journal, point: ResumePoint,
@@ -150,9 +156,14 @@ class Run:
         if not self.dry_run:
             batches = deletion_batches(self.run_id, unique, self.dry_outcomes, size=self.settings.batch_size)
             self.plan = [cid for b in batches for cid in b.ids]
+            snapshot = await self._plan_snapshot(len(self.plan))
             await self._confirm(PlanSummary.of(self.run_id, self.ids, unique, self.dry_outcomes, batches,
                                                self._governor.quota, notes=self.notes,
-                                               with_rows=self.hooks.confirm is not None))
+                                               with_rows=self.hooks.confirm is not None, snapshot=snapshot))
+            if snapshot.promised:
+                saved = await self._take_snapshot(snapshot)
+                batches = deletion_batches(self.run_id, [cid for cid in unique if cid in saved],
+                                           self.dry_outcomes, size=self.settings.batch_size)
             await self._delete_phase(batches)
         self.recorder.state("finished")
         return self._result()
@@ -312,14 +323,8 @@ class Run:
 
     async def _attribute(self, ambiguities: list[Ambiguity]) -> dict[str, Outcome]:
         """Pin down what attribution can; the rest of the ambiguous batches stay unresolved."""
-        rounds = iter(range(1, 1 << 30))
-
-        async def probe(index: int, ids: Sequence[str]) -> Reply | Failure:
-            batch = self._batches(ATTRIBUTION, ids, size=len(ids), start_index=index, key_round=str(next(rounds)))
-            return await self._send(batch[0])
-
         clean = [a for a in ambiguities if a.missing >= 0]
-        outcomes, notes = await attribute(clean, WorkspaceReader(self.sender, probe),
+        outcomes, notes = await attribute(clean, self._workspace(ATTRIBUTION),
                                           self.settings.attribution_budget, self.hooks.announce)
         self.notes.extend(notes)
         outcomes = with_unresolved(ambiguities, outcomes)
@@ -335,6 +340,72 @@ class Run:
                         batch.phase, batch.index, reply.request_id, verdict.inconsistency)
         return verdict
 
+    # -- snapshot ----------------------------------------------------------------------
+
+    def _workspace(self, phase: str) -> WorkspaceReader:
+        """The run's reader of the workspace (made by the first phase that needs it)."""
+        if self._reader is None:
+            async def probe(index: int, ids: Sequence[str]) -> Reply | Failure:
+                batch = self._batches(ATTRIBUTION, ids, size=len(ids), start_index=index,
+                                      key_round=uuid.uuid4().hex[:8])
+                return await self._send(batch[0])
+
+            self._reader = WorkspaceReader(self.sender, probe, phase=phase)
+        return self._reader
+
+    async def _plan_snapshot(self, contacts: int) -> SnapshotPlan:
+        """How the plan will be saved, for the summary; reads the workspace's size unless attribution did."""
+        wanted = self.settings.snapshot
+        if wanted is not False and contacts and self.recorder.journal is None:
+            return SnapshotPlan(None, 0, contacts, "there is no journal to keep it with (journal=False)")
+        if wanted is False or not contacts:
+            return plan_snapshot(contacts, None, wanted=wanted, readable=True)
+        reader = self._workspace(SNAPSHOT)
+        total = await reader.workspace_total()
+        self.stop.raise_if_stopped()
+        if total is None:
+            return SnapshotPlan(None, 0, contacts, f"the workspace's contacts cannot be read ({reader.refusal})")
+        return plan_snapshot(contacts, total, wanted=wanted, readable=True)
+
+    async def _take_snapshot(self, plan: SnapshotPlan) -> set[str]:
+        """Save the planned contacts before the first delete; the IDs saved. Those not saved are not
+        deleted: their rows end ``not_sent`` with ``snapshot_missing``."""
+        planned = list(self.plan or ())
+        bar = self._bar = self.hooks.progress(len(planned), "snapshot")
+        reader = SnapshotReader(self.sender, self._in_flight_limit, self.stop, bar, self._note)
+        try:
+            found = await reader.take(plan, planned, self._workspace(SNAPSHOT).total or 0)
+        finally:
+            bar.close()
+        self.stop.raise_if_stopped()
+        journal = self.recorder.journal
+        assert journal is not None  # no journal, no snapshot plan
+        fmt = snapshot_format()
+        path = snapshot_path(journal.path, self.run_id, fmt)
+        try:
+            write_snapshot(path, (found[cid] for cid in planned if cid in found), fmt)
+        except OSError as error:
+            raise SnapshotError(f"the snapshot could not be written to {path} ({error.strerror}); "
+                                "nothing was deleted") from None
+        missing = [cid for cid in planned if cid not in found]
+        self.recorder.snapshot(SnapshotRecord(path, plan.strategy or "", len(found), len(missing),
+                                              reader.requests, time.time()))
+        self.snapshot_path = path
+        self._note(f"snapshot: {len(found):,} contacts saved to {path} in {reader.requests:,} request(s)")
+        if missing:
+            self._note(describe_missing(len(missing), len(planned)))
+            unsaved = Outcome("not_sent", "snapshot_missing",
+                              "not deleted: no snapshot of it could be read (it may not exist any more); "
+                              "delete it with snapshot=False to go without one")
+            outcomes = dict.fromkeys(missing, unsaved)
+            self.delete_outcomes.update(outcomes)
+            self.recorder.outcomes(DELETE, outcomes)
+        return set(found)
+
+    def _note(self, message: str) -> None:
+        self.notes.append(message)
+        self.hooks.announce(message)
+
     # -- confirm and delete ------------------------------------------------------------
 
     async def _confirm(self, summary: PlanSummary) -> None:
@@ -343,7 +414,7 @@ class Run:
             self.hooks.announce("nothing to delete: the dry run found no deletable contact")
             return
         if not self.settings.ignore_quota:
-            self._check_quota(needed=summary.delete_requests)
+            self._check_quota(needed=summary.delete_requests + summary.snapshot_requests)
             self.stop.raise_if_stopped()
         if self.hooks.confirm is None:
             return
@@ -399,4 +470,5 @@ class Run:
             "wall_seconds": round(time.monotonic() - self.stats.started, 3),
             "quota_remaining": self._governor.quota.remaining,
             "notes": list(self.notes),
+            "snapshot": str(self.snapshot_path) if self.snapshot_path is not None else None,
         }

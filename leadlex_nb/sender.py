@@ -215,9 +215,14 @@ class Sender:
         params: Mapping[str, str | int] | None = None,
         idempotency_key: str | None = None,
         optional: bool = False,
+        repeatable: bool = True,
         on_send: Callable[[], None] | None = None,
     ) -> Delivered | Failure:
-        """Send until a decision settles it. ``on_send`` runs just before each attempt leaves."""
+        """Send until a decision settles it. ``on_send`` runs just before each attempt leaves.
+
+        ``repeatable=False`` (a create without an idempotency key): an attempt that may have executed is
+        never repeated; the request ends ``unknown`` and the caller finds out what happened.
+        """
         attempts = 0
         rate_limited = 0  # attempts answered 429: never executed, so they count apart
         may_have_executed = False
@@ -279,7 +284,7 @@ class Sender:
                     f"could not connect to the API in {attempts} attempt(s) ({message}); the run stopped. "
                     "Check the base URL and the network, then run again"
                 ))
-            if decision.action != "retry" or self.stop.stopping:
+            if decision.action != "retry" or self.stop.stopping or (not repeatable and may_have_executed):
                 if decision.gave_up == "budget":
                     message = f"{message} (retry budget of the run used up)"
                 return _failure(may_have_executed, code, message, attempts, request_id)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from leadlex_nb.hooks import PlanSummary
+
+if TYPE_CHECKING:
+    from leadlex_nb.restore_plan import RestorePlan
 
 
 async def ask_in_terminal(summary: PlanSummary) -> bool:
@@ -15,18 +19,25 @@ async def ask_in_terminal(summary: PlanSummary) -> bool:
     Declines when there is no interactive terminal to ask (CI, a Jupyter kernel):
     deleting unasked is what ``confirm=False`` is for.
     """
+    return await _ask(summary.describe(), summary.to_delete, "delete", "contacts permanently",
+                      "No terminal to confirm in: nothing was deleted. Pass confirm=False to delete this plan "
+                      "without asking, or dry_run=True to only look.")
+
+
+async def ask_to_restore(plan: RestorePlan) -> bool:
+    """The same typed prompt for a restore."""
+    return await _ask(plan.describe(), plan.to_restore, "re-create", "contacts",
+                      "No terminal to confirm in: nothing was created. Pass confirm=False to restore without "
+                      "asking, or dry_run=True to only look.")
+
+
+async def _ask(description: str, count: int, verb: str, what: str, declined: str) -> bool:
     if _in_kernel() or not (sys.stdin and sys.stdin.isatty()):
-        print(summary.describe(), file=sys.stderr)
-        print(
-            "No terminal to confirm in: nothing was deleted. Pass confirm=False to delete this plan "
-            "without asking, or dry_run=True to only look.",
-            file=sys.stderr,
-        )
+        print(description, file=sys.stderr)
+        print(declined, file=sys.stderr)
         return False
-    expected = str(summary.to_delete)
-    prompt = (
-        f"{summary.describe()}\nType {expected} to delete {expected} contacts permanently (anything else cancels): "
-    )
+    expected = str(count)
+    prompt = f"{description}\nType {expected} to {verb} {expected} {what} (anything else cancels): "
     answer = await _read_line(prompt)
     return answer.strip() == expected
 

@@ -55,9 +55,13 @@ def parse_listing_ids(payload: Any) -> set[str] | None:
 class WorkspaceReader:
     """Attribution's reads, sent through the run's paced, retrying sender."""
 
-    def __init__(self, sender: Sender, probe: Probe) -> None:
+    def __init__(self, sender: Sender, probe: Probe, *, phase: str = ATTRIBUTION) -> None:
         self._sender = sender
+        self._phase = phase  # what its requests count as in the run's report
         self._probe = probe
+        # What the size probe learned, kept for the snapshot: the total, or why it was refused.
+        self.total: int | None = None
+        self.refusal: str | None = None
 
     async def dry_run(self, batch: int, ids: Sequence[str]) -> tuple[BulkAnswer, int, str | None] | None:
         reply = await self._probe(batch, ids)
@@ -67,12 +71,21 @@ class WorkspaceReader:
 
     async def _get(self, path: str, params: dict[str, str | int]) -> Any:
         """The 2xx answer of an optional read, or None (refused reads are fallen back from)."""
-        sent = await self._sender.request(ATTRIBUTION, "GET", path, params=params, optional=True)
+        sent = await self._sender.request(self._phase, "GET", path, params=params, optional=True)
         return None if isinstance(sent, Failure) else sent.answer
 
     async def workspace_total(self) -> int | None:
-        answer = await self._get(LIST_PATH, {"page": 1, "per_page": 1})
-        return None if answer is None else parse_total(answer.json())
+        if self.total is not None or self.refusal is not None:
+            return self.total
+        sent = await self._sender.request(self._phase, "GET", LIST_PATH, params={"page": 1, "per_page": 1},
+                                          optional=True)
+        if isinstance(sent, Failure):
+            self.refusal = f"{sent.error_code}: {sent.error_message}" if sent.error_code else "refused"
+            return None
+        self.total = parse_total(sent.answer.json())
+        if self.total is None:
+            self.refusal = "the contact listing did not report a total"
+        return self.total
 
     async def read_ids(self, strategy: str, workspace_total: int) -> tuple[set[str], str | None] | None:
         if strategy == EXPORT:

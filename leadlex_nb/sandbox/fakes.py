@@ -20,6 +20,7 @@ _COMPANIES = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Sta
 _TITLES = ["CEO", "CTO", "Head of Sales", "Account Executive", "Engineer", "Marketing Lead",
            "Operations Manager", "Founder", "Product Manager", "Data Analyst"]
 _TAGS = ["lead", "customer", "priority", "newsletter", "partner"]
+_SOURCES = ["webinar", "referral", "trade show", "website", "cold call"]
 
 
 def new_id(rng: random.Random) -> str:
@@ -47,8 +48,20 @@ def fake_contacts(rng: random.Random, n: int, now: float | None = None) -> list[
             "linkedin_url": f"https://www.linkedin.com/in/{first.lower()}-{last.lower()}-{cid[:6]}",
             "priority": rng.choice((1, 2, 3)),
             "tags": rng.sample(_TAGS, rng.randrange(3)),
-            "custom_fields": {},
+            "custom_fields": _custom_fields(cid),
             "created_at": created,
             "updated_date": created,
         })
     return rows
+
+
+def _custom_fields(contact_id: str) -> dict[str, Any]:
+    """Custom fields taken from the ID, not the RNG, so every seed keeps its contacts' other fields."""
+    draw = int(contact_id[-4:], 16)
+    if draw % 3 == 0:
+        return {}
+    fields: dict[str, Any] = {"source": _SOURCES[draw % len(_SOURCES)]}
+    if draw % 3 == 2:
+        fields["score"] = draw % 100
+        fields["consent"] = {"email": draw % 2 == 0, "recorded": "2026-01-15"}
+    return fields

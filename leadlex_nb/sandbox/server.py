@@ -174,6 +174,14 @@ class Sandbox:
     def existing_ids(self) -> set[str]:
         return self._state.store.existing_ids()
 
+    def contact(self, contact_id: str) -> dict[str, Any] | None:
+        """The stored contact (store column names), or None."""
+        return self._state.store.get(contact_id.lower())
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every stored contact, oldest first."""
+        return self._state.store.export(limit=-1, created_after=None, created_before=None, tags=())
+
     def execution_log(self, since: int = 0) -> list[dict[str, Any]]:
         """One entry per request, in arrival order; ``since=n`` skips the first ``n``."""
         return self._state.log.snapshot(since)

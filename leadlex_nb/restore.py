@@ -1,0 +1,289 @@
+"""Restore: re-create a run's deleted contacts from its snapshot with ``POST /v1/contacts/bulk``.
+
+The flow of a deletion: a plan (local: what the journal and the snapshot allow), a confirmation,
+then paced requests with progress. Each create is journaled as sending before it leaves and as
+restored once its answer names the new IDs, so restoring twice never creates twice. A create
+whose answer was lost is never simply resent (bulk create has no idempotency key): its contacts
+are looked up first (:func:`leadlex_nb.restore_plan.prove_created`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadlex_nb.config import Settings, hide_api_key, hide_key_option, resolve_settings
+from leadlex_nb.errors import ConfigurationError, ConfirmationDeclined, RestoreError, RunInterrupted
+from leadlex_nb.governors import shared_governor
+from leadlex_nb.hooks import Hooks
+from leadlex_nb.journal import Journal
+from leadlex_nb.pacing import MAX_IN_FLIGHT
+from leadlex_nb.plan import DELETE
+from leadlex_nb.restore_plan import (
+    RestorePlan,
+    RowResult,
+    create_body,
+    created_ids,
+    plan_restore,
+    prove_created,
+    result_frame,
+    search_term,
+)
+from leadlex_nb.sender import Failure, Sender, Stats, StopState, gather_bounded
+from leadlex_nb.snapshot import chunks, read_snapshot
+from leadlex_nb.syncrun import run_sync
+from leadlex_nb.transport import HttpTransport
+
+RESTORE = "restore"
+BULK_CREATE_PATH = "/v1/contacts/bulk"
+CONTACTS_PATH = "/v1/contacts"
+CREATE_BATCH = 500
+# Rounds of look-up-then-resend for contacts whose create went unanswered.
+RESEND_ROUNDS = 3
+
+
+class _Restorer:
+    """One restore: its journal, snapshot and sender, and the row results it has settled."""
+
+    def __init__(self, run_id: str, journal: Journal, snapshot: pd.DataFrame, sender: Sender,
+                 hooks: Hooks, in_flight: int) -> None:
+        self.run_id = run_id
+        self.journal = journal
+        self.snapshot = snapshot
+        self.sender = sender
+        self.hooks = hooks
+        self.in_flight = in_flight
+        self.rows: dict[str, RowResult] = {}
+        self.claimed: set[str] = set()  # new IDs proven ours: never claimed for a second contact
+
+    def _record(self, contact_id: str) -> dict[str, Any]:
+        return {str(k): v for k, v in self.snapshot.loc[contact_id].items()}
+
+    def _records(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        return [self._record(cid) for cid in ids]
+
+    def _settle(self, restored: Mapping[str, str], request_id: str | None) -> None:
+        self.journal.restore_settled(self.run_id, restored, request_id=request_id)
+        self.claimed.update(restored.values())
+        for old, new in restored.items():
+            self.rows[old] = RowResult("restored", new, None, None, request_id)
+
+    async def run(self, plan: RestorePlan) -> None:
+        bar = self.hooks.progress(plan.to_restore, "restore")
+        try:
+            sent_at = self.journal.load_restores(self.run_id)
+            resend = await self._check(list(plan.to_check), {c: sent_at[c][2] or 0.0 for c in plan.to_check})
+            bar.update(len(plan.to_check) - len(resend))
+            pending = list(plan.to_create) + resend
+            for _round in range(RESEND_ROUNDS):
+                if not pending:
+                    break
+                unanswered: list[str] = []
+                await gather_bounded((self._create(list(b), unanswered, bar) for b in chunks(pending, CREATE_BATCH)),
+                                     self.in_flight, self.sender.stop)
+                pending = await self._check(unanswered, dict.fromkeys(unanswered, self._sent_at(unanswered)))
+            for cid in pending:
+                self.rows.setdefault(cid, RowResult("unknown", None, "unanswered",
+                                                    "created perhaps: its answer was lost and a look-up did not settle "
+                                                    "it; restore again to look it up"))
+        finally:
+            bar.close()
+
+    def _sent_at(self, ids: Sequence[str]) -> float:
+        journaled = self.journal.load_restores(self.run_id)
+        times = [sent for c in ids if c in journaled and (sent := journaled[c][2]) is not None]
+        return min(times) if times else time.time()
+
+    async def _create(self, ids: list[str], unanswered: list[str], bar: Any) -> None:
+        records = self._records(ids)
+        self.journal.restore_sending(self.run_id, ids)
+        body = json.dumps(create_body(records), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        sent = await self.sender.request(RESTORE, "POST", BULK_CREATE_PATH, body=body, repeatable=False)
+        if isinstance(sent, Failure):
+            if sent.status == "unknown":
+                unanswered.extend(ids)
+                return
+            self.journal.restore_settled(self.run_id, {}, unsent=ids)
+            if sent.error_code == "validation_error" and len(ids) > 1:
+                # One contact the API refuses fails its whole batch: halve until it stands alone.
+                half = len(ids) // 2
+                await self._create(ids[:half], unanswered, bar)
+                await self._create(ids[half:], unanswered, bar)
+                return
+            # The API refused these contacts (error), or they were never created for another reason.
+            status = "error" if sent.error_code == "validation_error" else "not_sent"
+            for cid in ids:
+                self.rows[cid] = RowResult(status, None, sent.error_code, sent.error_message, sent.request_id)
+            bar.update(len(ids))
+            return
+        new_ids = created_ids(sent.answer.json(), records)
+        if new_ids is None:
+            unanswered.extend(ids)  # created, perhaps: the answer does not say which is which
+            return
+        self._settle(dict(zip(ids, new_ids, strict=True)), sent.answer.request_id)
+        bar.update(len(ids))
+
+    async def _check(self, ids: list[str], sent_at: Mapping[str, float]) -> list[str]:
+        """Look up contacts whose create may have run; those proven absent are returned to resend."""
+        absent: list[str] = []
+
+        async def one(cid: str) -> None:
+            record = self._record(cid)
+            answer = await self.sender.request(RESTORE, "GET", CONTACTS_PATH, params={
+                "search": search_term(record), "per_page": 100, "sort": "-updated_date"})
+            listed = None if isinstance(answer, Failure) else _contacts(answer.answer.json())
+            if listed is None:
+                self.rows[cid] = RowResult("unknown", None, "lookup_failed",
+                                           "created perhaps, and the look-up failed; restore again to look it up")
+                return
+            verdict, new_id = prove_created(listed, record, sent_at[cid], self.claimed)
+            if verdict == "restored" and new_id is not None:
+                self._settle({cid: new_id}, None)
+            elif verdict == "absent":
+                absent.append(cid)
+            else:
+                self.rows[cid] = RowResult("unknown", None, "ambiguous",
+                                           "created perhaps: several contacts match its snapshot; check by hand")
+
+        await gather_bounded((one(cid) for cid in ids), self.in_flight, self.sender.stop)
+        self.journal.restore_settled(self.run_id, {}, unsent=absent)
+        return absent
+
+
+def _contacts(payload: Any) -> list[dict[str, Any]] | None:
+    try:
+        contacts = payload["data"]["contacts"]
+    except (TypeError, KeyError):
+        return None
+    return [c for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else None
+
+
+def _requested(ids: Any, deleted: set[str], snapshot: pd.DataFrame) -> list[str]:
+    if ids is None:
+        order = [cid for cid in snapshot.index if cid in deleted]
+        return order + sorted(deleted.difference(snapshot.index))
+    if isinstance(ids, str):
+        return [ids]
+    return [v if isinstance(v, str) else repr(v) for v in ids]
+
+
+def _load(journal: Journal, run_id: str, settings: Settings) -> tuple[pd.DataFrame, set[str]]:
+    record = journal.load_run(run_id)
+    if record is None:
+        raise RestoreError(f"no run {run_id!r} in the journal {journal.path}")
+    if record.key_fingerprint != settings.api_key.fingerprint:
+        raise RestoreError(f"run {run_id} was made with a different API key; restore it with the same key")
+    snapshot = journal.load_snapshot(run_id)
+    if snapshot is None:
+        raise RestoreError(f"run {run_id} took no snapshot (snapshot=False, a dry run, or nothing deleted), "
+                           "so there is nothing to restore from")
+    if not snapshot.path.exists():
+        raise RestoreError(f"the snapshot of run {run_id} is missing: {snapshot.path}")
+    deleted = {cid for cid, o in journal.load_outcomes(run_id, DELETE).items() if o.status in ("deleted", "gone")}
+    return read_snapshot(snapshot.path), deleted
+
+
+@contextlib.asynccontextmanager
+async def _sender(settings: Settings, stop: StopState, stats: Stats) -> AsyncIterator[Sender]:
+    with shared_governor(settings.base_url, settings.api_key.fingerprint, settings.rate_limit,
+                         settings.rate_window) as governor:
+        async with HttpTransport(settings.base_url, settings.api_key, timeout=settings.timeout,
+                                 max_connections=settings.concurrency or MAX_IN_FLIGHT) as transport:
+            yield Sender(transport, governor, settings.retry, stop, stats=stats)
+
+
+async def arestore(
+    run_id: str,
+    ids: Any = None,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    journal: str | os.PathLike[str] | bool | None = None,
+    dry_run: bool = False,
+    confirm: Any = ...,
+    progress: bool = True,
+    verbose: bool = True,
+    **options: Any,
+) -> pd.DataFrame:
+    """Re-create the contacts run ``run_id`` deleted (or those of ``ids``) from its snapshot.
+
+    Returns one row per contact asked for: ``contact_id`` (the deleted ID), ``new_contact_id``,
+    ``status`` (``restored``, ``would_restore`` on a dry run, ``already_restored``, ``refused``,
+    ``error``, ``not_sent``, ``unknown``), ``error_code``, ``error_message``, ``request_id``.
+    Re-created contacts get new IDs; their notes, activities and tasks are not re-linked.
+    """
+    from leadlex_nb.api import _hooks, _open_journal, restore_confirm_hook
+
+    api_key = hide_api_key(api_key)
+    if journal is False:
+        raise ConfigurationError("restore needs the journal that recorded the run's snapshot")
+    settings = resolve_settings(api_key=api_key, base_url=base_url, journal=journal, **options)
+    hooks = _hooks(None, progress, verbose)
+    with _open_journal(settings) as opened:
+        snapshot, deleted = _load(opened, run_id, settings)
+        record = opened.load_run(run_id)
+        assert record is not None
+        settings = resolve_settings(api_key=settings.api_key, base_url=base_url or record.base_url,
+                                    journal=settings.journal_path, **options)
+        requested = _requested(ids, deleted, snapshot)
+        plan = plan_restore(run_id, requested, deleted, snapshot, opened.load_restores(run_id))
+        rows = dict(plan.decided)
+        if dry_run or not plan.to_restore:
+            rows.update((cid, RowResult("would_restore" if dry_run else "not_sent")) for cid in
+                        (*plan.to_create, *plan.to_check))
+            return _finish(requested, rows, run_id, Stats())
+        ask = restore_confirm_hook(confirm)
+        if ask is not None:
+            decision = ask(plan)
+            if not isinstance(decision, bool):
+                decision = await decision
+            if decision is not True:
+                raise ConfirmationDeclined("the restore was not confirmed; nothing was created",
+                                           result=_finish(requested, rows, run_id, Stats()), run_id=run_id)
+        stats, stop = Stats(), StopState(hooks.announce)
+        restorer: _Restorer | None = None
+        try:
+            async with _sender(settings, stop, stats) as sender:
+                restorer = _Restorer(run_id, opened, snapshot, sender, hooks, settings.concurrency or 8)
+                await restorer.run(plan)
+        except asyncio.CancelledError:
+            partial = {**rows, **(restorer.rows if restorer else {})}
+            raise RunInterrupted(f"restore of run {run_id} interrupted; restore again to finish it (contacts "
+                                 "already created are looked up, never created twice)",
+                                 result=_finish(requested, partial, run_id, stats), run_id=run_id) from None
+        rows.update(restorer.rows)
+        if stop.error is not None:
+            stop.error.result = _finish(requested, rows, run_id, stats)
+            raise stop.error
+        return _finish(requested, rows, run_id, stats)
+
+
+def _finish(requested: Sequence[str], rows: Mapping[str, RowResult], run_id: str, stats: Stats) -> pd.DataFrame:
+    frame = result_frame(requested, rows)
+    frame.attrs["leadlex"] = {"run_id": run_id, "requests": dict(stats.requests)}
+    return frame
+
+
+def restore(run_id: str, ids: Any = None, **options: Any) -> pd.DataFrame:
+    """Synchronous :func:`arestore`."""
+    options = hide_key_option(options)
+    return run_sync(lambda: arestore(run_id, ids, **options))
+
+
+def snapshot_of(run_id: str, journal: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The snapshot a run took before deleting (one row per contact), indexed by contact ID."""
+    from leadlex_nb.config import default_journal_path
+
+    with Journal(Path(journal) if journal is not None else default_journal_path()) as opened:
+        record = opened.load_snapshot(run_id)
+    if record is None or not record.path.exists():
+        raise RestoreError(f"run {run_id} has no snapshot in this journal")
+    return read_snapshot(record.path)
