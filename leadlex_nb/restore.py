@@ -28,19 +28,23 @@ from leadlex_nb.journal import Journal
 from leadlex_nb.pacing import MAX_IN_FLIGHT
 from leadlex_nb.plan import DELETE
 from leadlex_nb.restore_plan import (
+    CLOCK_SKEW_SECONDS,
     RestorePlan,
     RowResult,
     create_body,
     created_ids,
+    index_listing,
     plan_restore,
     prove_created,
     result_frame,
     search_term,
+    updated_at,
 )
 from leadlex_nb.sender import Failure, Sender, Stats, StopState, gather_bounded
 from leadlex_nb.snapshot import chunks, read_snapshot
 from leadlex_nb.syncrun import run_sync
 from leadlex_nb.transport import HttpTransport
+from leadlex_nb.workspace import parse_total
 
 RESTORE = "restore"
 BULK_CREATE_PATH = "/v1/contacts/bulk"
@@ -48,6 +52,8 @@ CONTACTS_PATH = "/v1/contacts"
 CREATE_BATCH = 500
 # Rounds of look-up-then-resend for contacts whose create went unanswered.
 RESEND_ROUNDS = 3
+# Pages of the most recently updated contacts read to find out what unanswered creates did.
+SCAN_PAGES = 50
 
 
 class _Restorer:
@@ -132,30 +138,63 @@ class _Restorer:
         bar.update(len(ids))
 
     async def _check(self, ids: list[str], sent_at: Mapping[str, float]) -> list[str]:
-        """Look up contacts whose create may have run; those proven absent are returned to resend."""
-        absent: list[str] = []
+        """Look up contacts whose create may have run; those proven absent are returned to resend.
 
-        async def one(cid: str) -> None:
+        One scan of the most recently updated contacts covers them all; when it cannot be trusted to be
+        complete (too many updates, or contacts deleted meanwhile), each one not found is searched for.
+        """
+        if not ids:
+            return []
+        listed, complete = await self._recently_updated(min(sent_at[c] for c in ids) - CLOCK_SKEW_SECONDS)
+        index = index_listing(listed)
+        absent: list[str] = []
+        unsure: list[str] = []
+        for cid in ids:
+            if self._judge(cid, index, sent_at[cid]) == "absent":
+                (absent if complete else unsure).append(cid)
+
+        async def search(cid: str) -> None:
             record = self._record(cid)
             answer = await self.sender.request(RESTORE, "GET", CONTACTS_PATH, params={
                 "search": search_term(record), "per_page": 100, "sort": "-updated_date"})
-            listed = None if isinstance(answer, Failure) else _contacts(answer.answer.json())
-            if listed is None:
+            found = None if isinstance(answer, Failure) else _contacts(answer.answer.json())
+            if found is None:
                 self.rows[cid] = RowResult("unknown", None, "lookup_failed",
                                            "created perhaps, and the look-up failed; restore again to look it up")
-                return
-            verdict, new_id = prove_created(listed, record, sent_at[cid], self.claimed)
-            if verdict == "restored" and new_id is not None:
-                self._settle({cid: new_id}, None)
-            elif verdict == "absent":
+            elif self._judge(cid, index_listing(found), sent_at[cid]) == "absent":
                 absent.append(cid)
-            else:
-                self.rows[cid] = RowResult("unknown", None, "ambiguous",
-                                           "created perhaps: several contacts match its snapshot; check by hand")
 
-        await gather_bounded((one(cid) for cid in ids), self.in_flight, self.sender.stop)
+        await gather_bounded((search(cid) for cid in unsure), self.in_flight, self.sender.stop)
         self.journal.restore_settled(self.run_id, {}, unsent=absent)
         return absent
+
+    def _judge(self, cid: str, index: Mapping[str, Sequence[Mapping[str, Any]]], sent_at: float) -> str:
+        verdict, new_id = prove_created(index, self._record(cid), sent_at, self.claimed)
+        if verdict == "restored" and new_id is not None:
+            self._settle({cid: new_id}, None)
+        elif verdict == "ambiguous":
+            self.rows[cid] = RowResult("unknown", None, "ambiguous",
+                                       "created perhaps: several contacts match its snapshot; check by hand")
+        return verdict
+
+    async def _recently_updated(self, since: float) -> tuple[list[dict[str, Any]], bool]:
+        """The contacts updated since ``since``, newest first, and whether the scan is surely complete."""
+        listed: list[dict[str, Any]] = []
+        total: int | None = None
+        for page in range(1, SCAN_PAGES + 1):
+            answer = await self.sender.request(RESTORE, "GET", CONTACTS_PATH, params={
+                "sort": "-updated_date", "per_page": 100, "page": page})
+            payload = None if isinstance(answer, Failure) else answer.answer.json()
+            contacts = _contacts(payload)
+            page_total = parse_total(payload)
+            if contacts is None or page_total is None or (total is not None and page_total < total):
+                return listed, False  # a page missing, or contacts deleted meanwhile: offsets moved up
+            total = page_total
+            listed.extend(contacts)
+            oldest = updated_at(contacts[-1].get("updated_date")) if contacts else None
+            if len(contacts) < 100 or oldest is None or oldest < since:
+                return listed, oldest is not None or len(contacts) < 100
+        return listed, False
 
 
 def _contacts(payload: Any) -> list[dict[str, Any]] | None:

@@ -135,24 +135,37 @@ def search_term(record: Mapping[str, Any]) -> str:
     return str(record.get("email") or record.get("full_name") or "")
 
 
-def _updated_at(text: Any) -> float | None:
+def _match_key(email: Any, full_name: Any) -> str:
+    return ("" if email is None else str(email).strip().casefold()) or \
+        "name:" + ("" if full_name is None else str(full_name).strip().casefold())
+
+
+def index_listing(listed: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Listed contacts by email (by name without one): each snapshot record meets only its candidates."""
+    index: dict[str, list[Mapping[str, Any]]] = {}
+    for item in listed:
+        index.setdefault(_match_key(item.get("email"), item.get("full_name")), []).append(item)
+    return index
+
+
+def updated_at(text: Any) -> float | None:
     try:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
 
 
-def prove_created(listed: Iterable[Mapping[str, Any]], record: Mapping[str, Any], sent_at: float,
+def prove_created(index: Mapping[str, Sequence[Mapping[str, Any]]], record: Mapping[str, Any], sent_at: float,
                   exclude: set[str]) -> tuple[str, str | None]:
-    """("restored", new ID), ("absent", None) or ("ambiguous", None) for one record, from a listing."""
+    """("restored", new ID), ("absent", None) or ("ambiguous", None) for one record, from a listing's index."""
     matches = []
-    for item in listed:
+    for item in index.get(_match_key(record.get("email"), record.get("full_name")), ()):
         new_id = canonical_uuid(item.get("id"))
         if new_id is None or new_id in exclude:
             continue
         if not all(_same(item.get(listed_name), record.get(name)) for name, listed_name in _LISTED.items()):
             continue
-        updated = _updated_at(item.get("updated_date"))
+        updated = updated_at(item.get("updated_date"))
         if updated is None or updated < sent_at - CLOCK_SKEW_SECONDS:
             continue
         matches.append(new_id)

@@ -49,6 +49,9 @@ from leadlex_nb.workspace import WorkspaceReader
 
 log = logging.getLogger("leadlex_nb")
 
+# A snapshot taken from the dry run's export when it is at most this old (the confirmation may take a while).
+EXPORT_REUSE_SECONDS = 600.0
+
 
 class Run:
     """One bulk-delete run over one normalised input (the frame of :func:`~leadlex_nb.ids.normalise_ids`).
@@ -351,6 +354,8 @@ class Run:
                 return await self._send(batch[0])
 
             self._reader = WorkspaceReader(self.sender, probe, phase=phase)
+            self._reader.keep_export = not self.dry_run and self.settings.snapshot in (True, "export") \
+                and self.recorder.journal is not None
         return self._reader
 
     async def _plan_snapshot(self, contacts: int) -> SnapshotPlan:
@@ -365,14 +370,22 @@ class Run:
         self.stop.raise_if_stopped()
         if total is None:
             return SnapshotPlan(None, 0, contacts, f"the workspace's contacts cannot be read ({reader.refusal})")
-        return plan_snapshot(contacts, total, wanted=wanted, readable=True)
+        return plan_snapshot(contacts, total, wanted=wanted, readable=True, exported=self._fresh_export() is not None)
+
+    def _fresh_export(self) -> bytes | None:
+        """The dry run's export, while young enough to stand for the contacts about to be deleted."""
+        export = self._reader.export if self._reader is not None else None
+        if export is None or time.monotonic() - export[1] > EXPORT_REUSE_SECONDS:
+            return None
+        return export[0]
 
     async def _take_snapshot(self, plan: SnapshotPlan) -> set[str]:
         """Save the planned contacts before the first delete; the IDs saved. Those not saved are not
         deleted: their rows end ``not_sent`` with ``snapshot_missing``."""
         planned = list(self.plan or ())
         bar = self._bar = self.hooks.progress(len(planned), "snapshot")
-        reader = SnapshotReader(self.sender, self._in_flight_limit, self.stop, bar, self._note)
+        reuse = self._fresh_export() if plan.requests == 0 else None
+        reader = SnapshotReader(self.sender, self._in_flight_limit, self.stop, bar, self._note, reuse)
         try:
             found = await reader.take(plan, planned, self._workspace(SNAPSHOT).total or 0)
         finally:

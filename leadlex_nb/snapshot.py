@@ -72,8 +72,10 @@ class SnapshotPlan:
             return f"Snapshot: none ({self.reason}); deleted contacts cannot be restored by leadlex-nb."
         missing = {EXPORT: "custom fields", LISTING: "first/last name, priority, tags and custom fields"}
         lacking = f", without {missing[self.strategy]}" if self.strategy in missing else ""
+        cost = (f"about {self.requests:,} request(s)" if self.requests
+                else "no request: from the dry run's export")
         return (f"Snapshot before deleting: {self.contacts:,} contacts by {self.strategy} "
-                f"(about {self.requests:,} request(s){lacking}); restore re-creates them with new IDs.")
+                f"({cost}{lacking}); restore re-creates them with new IDs.")
 
 
 def strategy_costs(contacts: int, workspace_total: int | None) -> dict[str, int]:
@@ -87,8 +89,12 @@ def strategy_costs(contacts: int, workspace_total: int | None) -> dict[str, int]
     return costs
 
 
-def plan_snapshot(contacts: int, workspace_total: int | None, *, wanted: bool | str, readable: bool) -> SnapshotPlan:
-    """The cheapest read that covers the plan; on a tie the one with more fields (get, export, list)."""
+def plan_snapshot(contacts: int, workspace_total: int | None, *, wanted: bool | str, readable: bool,
+                  exported: bool = False) -> SnapshotPlan:
+    """The cheapest read that covers the plan; on a tie the one with more fields (get, export, list).
+
+    ``exported``: the dry run's export of the whole workspace is at hand, so an export costs nothing.
+    """
     if wanted is False:
         return SnapshotPlan(None, 0, contacts, "switched off with snapshot=False")
     if contacts == 0:
@@ -96,6 +102,8 @@ def plan_snapshot(contacts: int, workspace_total: int | None, *, wanted: bool | 
     if not readable:
         return SnapshotPlan(None, 0, contacts, "this API key cannot read contacts (read:contacts)")
     costs = strategy_costs(contacts, workspace_total)
+    if exported:
+        costs[EXPORT] = 0
     ranked = sorted(costs, key=lambda s: (costs[s], STRATEGIES.index(s) if s != GET else -1))
     if isinstance(wanted, str):
         if wanted not in costs:
@@ -208,9 +216,9 @@ def read_snapshot(path: Path) -> pd.DataFrame:
     """The snapshot's records, indexed by contact ID, with empty fields as None."""
     parquet = path.suffix == ".parquet"
     frame = pd.read_parquet(path) if parquet else pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame = frame.astype(object).where(frame.notna(), None)
+    frame = frame.astype(object).where(frame.notna(), None)  # plain Python values, JSON-ready
     frame = frame.replace({"": None})
-    frame["priority"] = [_priority(v) for v in frame["priority"]]
+    frame["priority"] = pd.Series([_priority(v) for v in frame["priority"]], index=frame.index, dtype=object)
     for name in ("tags", "custom_fields"):
         frame[name] = [None if v is None else json.loads(v) for v in frame[name]]
     return frame.set_index("contact_id", drop=False)

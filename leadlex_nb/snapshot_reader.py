@@ -36,8 +36,9 @@ STRAGGLERS = 100
 
 class SnapshotReader:
     def __init__(self, sender: Sender, in_flight: Callable[[], int], stop: StopState,
-                 progress: Progress, note: Callable[[str], None]) -> None:
+                 progress: Progress, note: Callable[[str], None], exported: bytes | None = None) -> None:
         self._sender = sender
+        self._exported = exported  # the dry run's complete export, when the plan reuses it
         self._in_flight = in_flight
         self._stop = stop
         self._bar = progress
@@ -81,6 +82,11 @@ class SnapshotReader:
 
     async def _export(self, wanted: set[str]) -> dict[str, Record] | None:
         """Export pages by creation date: each page starts at the last date of the one before."""
+        if self._exported is not None:
+            parsed = records_from_export(self._exported, wanted)
+            self._exported = None  # once: what it missed is read afresh
+            if parsed is not None:
+                return {r["contact_id"]: r for r in parsed[0]}
         found: dict[str, Record] = {}
         after: str | None = None
         for _page in range(EXPORT_CALLS_PER_HOUR):

@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from leadlex_nb.attribution import EXPORT, EXPORT_LIMIT, LIST_PAGE_SIZE, LISTING
 from leadlex_nb.sender import Failure, Reply, Sender
+from leadlex_nb.snapshot import EXPORT_FIELDS
 from leadlex_nb.verdicts import BulkAnswer
 
 LIST_PATH = "/v1/contacts"
@@ -62,6 +64,10 @@ class WorkspaceReader:
         # What the size probe learned, kept for the snapshot: the total, or why it was refused.
         self.total: int | None = None
         self.refusal: str | None = None
+        # With keep_export, attribution's export asks for the snapshot's fields and keeps the CSV, so a
+        # snapshot soon after needs no export call of its own (10 an hour).
+        self.keep_export = False
+        self.export: tuple[bytes, float] | None = None  # (body, when read) of a complete export
 
     async def dry_run(self, batch: int, ids: Sequence[str]) -> tuple[BulkAnswer, int, str | None] | None:
         reply = await self._probe(batch, ids)
@@ -89,8 +95,11 @@ class WorkspaceReader:
 
     async def read_ids(self, strategy: str, workspace_total: int) -> tuple[set[str], str | None] | None:
         if strategy == EXPORT:
-            answer = await self._get(EXPORT_PATH, {"fields": "id", "limit": EXPORT_LIMIT})
+            fields = ",".join(EXPORT_FIELDS) if self.keep_export else "id"
+            answer = await self._get(EXPORT_PATH, {"fields": fields, "limit": EXPORT_LIMIT})
             ids = None if answer is None else parse_export_ids(answer.body)
+            if ids is not None and self.keep_export and len(ids) < EXPORT_LIMIT:
+                self.export = (answer.body, time.monotonic())
             return None if ids is None else (ids, answer.request_id)
         if strategy == LISTING:
             return await self._read_listing(workspace_total)
