@@ -400,17 +400,19 @@ class Run:
         except OSError as error:
             raise SnapshotError(f"the snapshot could not be written to {path} ({error.strerror}); "
                                 "nothing was deleted") from None
-        missing = [cid for cid in planned if cid not in found]
+        absent = [cid for cid in planned if cid in reader.absent]
+        missing = [cid for cid in planned if cid not in found and cid not in reader.absent]
         self.recorder.snapshot(SnapshotRecord(path, plan.strategy or "", len(found), len(missing),
                                               reader.requests, time.time()))
         self.snapshot_path = path
         self._note(f"snapshot: {len(found):,} contacts saved to {path} in {reader.requests:,} request(s)")
+        outcomes = dict.fromkeys(absent, Outcome("not_found"))  # gone since the dry run: nothing to delete
         if missing:
             self._note(describe_missing(len(missing), len(planned)))
-            unsaved = Outcome("not_sent", "snapshot_missing",
-                              "not deleted: no snapshot of it could be read (it may not exist any more); "
-                              "delete it with snapshot=False to go without one")
-            outcomes = dict.fromkeys(missing, unsaved)
+            outcomes.update(dict.fromkeys(missing, Outcome(
+                "not_sent", "snapshot_missing", "not deleted: no snapshot of it could be read; "
+                "delete it with snapshot=False to go without one")))
+        if outcomes:
             self.delete_outcomes.update(outcomes)
             self.recorder.outcomes(DELETE, outcomes)
         return set(found)

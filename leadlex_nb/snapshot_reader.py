@@ -2,7 +2,8 @@
 
 The plan's strategy goes first; contacts it did not find are read by the next strategies, and
 a few stragglers (created or moved while an export paged) one by one. What no read found is
-returned as missing: the runner does not delete those.
+returned as missing: the runner does not delete those. A contact a complete export did not
+hold, or whose own read answered 404, is proven absent (the runner reports it ``not_found``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class SnapshotReader:
         self._bar = progress
         self._note = note
         self.requests = 0
+        self.absent: set[str] = set()  # proven not in the workspace when read
 
     async def take(self, plan: SnapshotPlan, ids: Sequence[str], workspace_total: int) -> dict[str, Record]:
         """The records found for ``ids``, by contact ID."""
@@ -65,6 +67,7 @@ class SnapshotReader:
                 continue
             found.update(read)
             self._bar.update(len(read))
+        self.absent -= found.keys()
         return found
 
     async def _read(self, strategy: str, wanted: set[str], workspace_total: int) -> dict[str, Record] | None:
@@ -86,6 +89,7 @@ class SnapshotReader:
             parsed = records_from_export(self._exported, wanted)
             self._exported = None  # once: what it missed is read afresh
             if parsed is not None:
+                self.absent |= wanted - {r["contact_id"] for r in parsed[0]}  # it was complete
                 return {r["contact_id"]: r for r in parsed[0]}
         found: dict[str, Record] = {}
         after: str | None = None
@@ -100,7 +104,10 @@ class SnapshotReader:
                 return found or None
             records, created = parsed
             found.update((r["contact_id"], r) for r in records)
-            if len(created) < EXPORT_PAGE or found.keys() >= wanted:
+            if len(created) < EXPORT_PAGE:  # the last page: the export is complete
+                self.absent |= wanted - found.keys()
+                break
+            if found.keys() >= wanted:
                 break
             if created != sorted(created) or not created[-1] or created[-1] == after:
                 self._note("snapshot: the export is not in creation order, so it cannot be paged; "
@@ -129,8 +136,13 @@ class SnapshotReader:
         found: dict[str, Record] = {}
 
         async def one(contact_id: str) -> None:
-            answer = await self._get(f"{CONTACTS_PATH}/{contact_id}")
-            record = None if answer is None else record_from_contact(answer.json())
+            self.requests += 1
+            sent = await self._sender.request(SNAPSHOT, "GET", f"{CONTACTS_PATH}/{contact_id}")
+            if isinstance(sent, Failure):
+                if sent.error_code == "not_found":
+                    self.absent.add(contact_id)
+                return
+            record = record_from_contact(sent.answer.json())
             if record is not None and record["contact_id"] == contact_id:
                 found[contact_id] = record
 

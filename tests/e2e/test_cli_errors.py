@@ -185,7 +185,7 @@ def test_run_options_match_the_api(sandbox: Sandbox, env: dict[str, str], tmp_pa
     result = pd.read_csv(out)
     assert result["status"].tolist() == ["deleted"] * 5
     assert result["batch"].nunique() == 3  # batches of 2
-    assert "requests {'dry_run': 3, 'delete': 3}" in text
+    assert "requests {'dry_run': 3, 'snapshot': 2, 'delete': 3}" in text  # snapshot: the size, one export
 
 
 def test_an_unreachable_server_is_named_on_stderr(env: dict[str, str], tmp_path: Path,

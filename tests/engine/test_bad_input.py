@@ -66,6 +66,9 @@ def test_pyarrow_backed_strings_normalise_like_object_strings(dtype: str) -> Non
     spelled = pd.ArrowDtype(pa.string()) if dtype == "arrow" else dtype
     frame = normalise_ids(pd.Series(raw, dtype=spelled))
     expected = normalise_ids(pd.Series(raw, dtype=object))
+    # An invalid row keeps its raw value: the missing one is the dtype's own (pd.NA, not None).
+    assert frame.loc[1, "contact_id"] is pd.NA and expected.loc[1, "contact_id"] is None
+    frame.loc[1, "contact_id"] = None
     pd.testing.assert_frame_equal(frame, expected)
 
 
