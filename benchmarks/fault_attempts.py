@@ -29,7 +29,7 @@ def run_one(ids: int, seed: int) -> dict[str, Any]:
         with Stopwatch() as watch:
             result = frame.leadlex.bulk_delete("contact_id", confirm=False, api_key=sandbox.api_key,
                                                base_url=sandbox.base_url, journal=journal,
-                                               progress=False, verbose=False)
+                                               progress=False, verbose=False, snapshot=False)
         after = sandbox.existing_ids()
         log = sandbox.execution_log()
     report = result.attrs["leadlex"]

@@ -4,7 +4,8 @@ A. side by side under a hidden rate window (:mod:`benchmarks.side_by_side`);
 B. the client's CPU, memory and journal size on a dry run of 1M IDs (:mod:`benchmarks.overhead`);
 C. requests per 1,000 IDs by share of unknown IDs (:mod:`benchmarks.attribution_cost`);
 D. attempts per batch under 5xx and lost answers, audited (:mod:`benchmarks.fault_attempts`);
-E. learning an unknown limit with defaults, 1-second and 60-second windows (:mod:`benchmarks.learning`).
+E. learning an unknown limit with defaults, 1-second and 60-second windows (:mod:`benchmarks.learning`);
+F. what a snapshot costs per read, and restoring from it (:mod:`benchmarks.snapshot_cost`).
 
 ``BENCH_QUICK=1`` runs a smaller smoke version. Writes ``out/bench/<section>.json``,
 ``out/bench/results.json`` and ``benchmarks/results.json``. ID normalisation has its own script,
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import attribution_cost, fault_attempts, learning, overhead, side_by_side
+from benchmarks import attribution_cost, fault_attempts, learning, overhead, side_by_side, snapshot_cost
 from benchmarks.common import Scale, machine
 from benchmarks.tables import SECTIONS, TITLES, render
 
@@ -31,7 +32,7 @@ RESULTS = Path(__file__).with_name("results.json")
 MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
     "side_by_side": side_by_side.measure, "overhead": overhead.measure,
     "attribution_cost": attribution_cost.measure, "fault_attempts": fault_attempts.measure,
-    "learning": learning.measure,
+    "learning": learning.measure, "snapshot_cost": snapshot_cost.measure,
 }
 
 

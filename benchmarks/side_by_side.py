@@ -75,7 +75,7 @@ def _run_leadlex(key: str, sandbox: Sandbox, ids: list[str], cap_s: float) -> di
         try:
             result = frame.leadlex.bulk_delete(
                 "contact_id", api_key=sandbox.api_key, base_url=sandbox.base_url, confirm=confirm, stop=stop,
-                journal=journal, progress=False, verbose=False, **LEADLEX[key][1])
+                journal=journal, progress=False, verbose=False, snapshot=False, **LEADLEX[key][1])
         except LeadLexError as exc:  # the cap: the run stops cleanly and carries its partial result
             stalled = stop.reason is not None
             if not stalled or exc.result is None:

@@ -57,8 +57,9 @@ class BackgroundRun:
     ``error`` and ``refusal`` (under ``lock`` where they must agree); only this class writes them."""
 
     def __init__(self, values: pd.Series, options: dict[str, Any], *,
-                 deletion_progress: Callable[[int], Progress | None], on_end: Callable[[], None]) -> None:
-        """``deletion_progress(total)``: where the deletion's progress shows (None: it is only counted);
+                 deletion_progress: Callable[[int, str], Progress | None], on_end: Callable[[], None]) -> None:
+        """``deletion_progress(total, stage)``: where the progress of the snapshot and the deletion shows
+        (None: it is only counted);
         ``on_end()``: called on the run's thread once a decided run has ended."""
         options = dict(options)
         options.pop("confirm", None)
@@ -171,7 +172,9 @@ class BackgroundRun:
             deleting = self.plan is not None
         if not deleting:
             return None if self._show_dry_run_progress else no_progress(total, desc)
-        shown = self._deletion_progress(total)
+        shown = self._deletion_progress(total, desc)
+        if desc == "snapshot":  # before the deletion: not what "contacts done" counts
+            return shown if shown is not None else no_progress(total, desc)
         self.progress = shown if shown is not None else _CountingProgress(total)
         return self.progress
 

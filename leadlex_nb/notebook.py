@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -78,7 +79,7 @@ class DeletionRun:
     """What ``bulk_delete`` returns in a notebook: the plan, the decision, and later the result.
 
     ``run.result``, ``run.wait()``, ``run.confirm()``, ``run.cancel()``, ``run.stop()``, ``run.plan``,
-    ``run.dry_run_result``, ``run.run_id``; displaying it shows the confirm panel (or, once the run
+    ``run.dry_run_result``, ``run.run_id``, ``run.snapshot``; displaying it shows the confirm panel (or, once the run
     has ended, its summary).
     """
 
@@ -115,6 +116,15 @@ class DeletionRun:
     def error(self) -> BaseException | None:
         """What stopped the run, once it has ended early (None after a normal end or a Cancel)."""
         return self._run.stopped_by()
+
+    @property
+    def snapshot(self) -> Path | None:
+        """The snapshot file of the contacts the run was to delete, once the run has ended (None: none
+        was taken). ``leadlex_nb.restore(run.run_id)`` re-creates them from it."""
+        with self._run.lock:
+            frame = self._run.frame
+        path = frame.attrs.get("leadlex", {}).get("snapshot") if frame is not None else None
+        return Path(path) if path else None
 
     @property
     def result(self) -> pd.DataFrame:
@@ -258,9 +268,9 @@ class DeletionRun:
         except Exception:  # no ipywidgets: the text display and run.confirm() still work
             self._panel = None
 
-    def _panel_progress(self, total: int) -> Progress | None:
-        """The deletion's progress bar: in the panel, if there is one."""
-        return self._panel.progress(total) if self._panel is not None else None
+    def _panel_progress(self, total: int, desc: str) -> Progress | None:
+        """The progress bar of the snapshot and the deletion: in the panel, if there is one."""
+        return self._panel.progress(total, desc) if self._panel is not None else None
 
     def _decide(self, confirmed: bool, *, strict: bool) -> bool:
         """One decision, first wins. ``strict`` (from code) raises where a click is just ignored."""

@@ -21,8 +21,8 @@ from leadlex_nb.render_style import BOX, ERROR, esc, number
 class PanelProgress:
     """The deletion's progress inside the panel; updated from the run's thread."""
 
-    def __init__(self, panel: ConfirmPanel, total: int) -> None:
-        self._panel, self.total = panel, total
+    def __init__(self, panel: ConfirmPanel, total: int, done_label: str = "contacts done") -> None:
+        self._panel, self.total, self._label = panel, total, done_label
         self.done = 0
         self.postfix = ""
         self.started = time.monotonic()
@@ -49,8 +49,8 @@ class PanelProgress:
         rate = f", {self.done / seconds:,.0f} IDs/s" if seconds > 0 and self.done else ""
         postfix = f"; {esc(self.postfix)}" if self.postfix else ""
         self._panel.bar.value = min(self.done, self.total)
-        self._panel.bar_label.value = (f"<span style='{BOX}'>{number(self.done)} of {number(self.total)} contacts "
-                                       f"done ({seconds:,.1f} s{rate}){postfix}</span>")
+        self._panel.bar_label.value = (f"<span style='{BOX}'>{number(self.done)} of {number(self.total)} {self._label} "
+                                       f"({seconds:,.1f} s{rate}){postfix}</span>")
 
 
 class ConfirmPanel:
@@ -113,8 +113,9 @@ class ConfirmPanel:
         else:
             self.say("Cancelling: nothing is sent.")
 
-    def progress(self, total: int) -> PanelProgress:
-        return PanelProgress(self, total)
+    def progress(self, total: int, desc: str = "delete") -> PanelProgress:
+        """The bar of a stage after the decision: the snapshot, then the deletion."""
+        return PanelProgress(self, total, "contacts saved to the snapshot" if desc == "snapshot" else "contacts done")
 
     def stopping(self) -> None:
         self.stop_button.disabled = True

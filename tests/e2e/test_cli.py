@@ -95,3 +95,40 @@ def test_a_missing_column_is_a_usage_error(sandbox_process: dict[str, str], tmp_
     pd.DataFrame({"x": ["a"]}).to_csv(source, index=False)
     done = run_cli(["delete", str(source), "--yes"], sandbox_process, tmp_path)
     assert done.returncode == 2 and "contact_id" in done.stderr
+
+
+def test_restore_re_creates_what_delete_removed_once_and_refuses_a_wrong_file(
+    sandbox_process: dict[str, str], tmp_path: Path
+) -> None:
+    ids = contact_ids(sandbox_process)
+    source = tmp_path / "stale.csv"
+    pd.DataFrame({"contact_id": ids[:20]}).to_csv(source, index=False)
+    done = run_cli(["delete", str(source), "--yes", "--quiet"], sandbox_process, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "leadlex-nb restore" in done.stderr  # the summary says how to undo
+    run_id = done.stderr.split("run ", 1)[1].split(":", 1)[0]
+
+    preview = run_cli(["restore", run_id, "--dry-run", "--quiet"], sandbox_process, tmp_path)
+    assert preview.returncode == 0 and "20 would_restore" in preview.stderr, preview.stderr
+    asked = tmp_path / "some.csv"
+    pd.DataFrame({"contact_id": [*ids[:5], ids[50]]}).to_csv(asked, index=False)
+    declined = run_cli(["restore", run_id, "--ids", str(asked), "--quiet"], sandbox_process, tmp_path)
+    assert declined.returncode == 6 and "nothing was created" in declined.stderr, declined.stderr
+
+    out = tmp_path / "restored.csv"
+    some = run_cli(["restore", run_id, "--ids", str(asked), "--yes", "--quiet", "--out", str(out)],
+                   sandbox_process, tmp_path)
+    assert some.returncode == 1, some.stderr  # the contact never deleted is refused: not everything settled
+    frame = pd.read_csv(out)
+    assert frame["status"].tolist() == ["restored"] * 5 + ["refused"]
+    rest = run_cli(["restore", run_id, "--yes", "--quiet"], sandbox_process, tmp_path)
+    assert rest.returncode == 0 and "15 restored" in rest.stderr and "5 already_restored" in rest.stderr, rest.stderr
+    headers = {"Authorization": f"Bearer {sandbox_process['LEADLEX_API_KEY']}"}
+    total = requests.get(f"{sandbox_process['LEADLEX_BASE_URL']}/v1/contacts", params={"per_page": 1},
+                         headers=headers, timeout=10).json()["meta"]["total"]
+    assert total == 120  # every deleted contact back, none twice
+
+    wrong = run_cli(["restore", "0123456789abcdef", "--yes"], sandbox_process, tmp_path)
+    assert wrong.returncode == 5 and "no run '0123456789abcdef'" in wrong.stderr
+    missing = run_cli(["restore", run_id, "--ids", str(tmp_path / "nope.csv"), "--yes"], sandbox_process, tmp_path)
+    assert missing.returncode == 2 and "nope.csv" in missing.stderr

@@ -236,6 +236,10 @@ _probe = {
 }
 if "result" in globals():
     _probe["result"] = _json.loads(result.to_json(orient="split"))
+if "back" in globals():
+    _probe["restored_new"] = back["new_contact_id"].tolist()
+    _probe["restored_statuses"] = back["status"].astype(str).tolist()
+    _probe["again_statuses"] = again["status"].astype(str).tolist()
 if "resumed" in globals():
     _probe["resume_requests"] = resumed.attrs["leadlex"]["requests"]
     _probe["resumed_statuses"] = resumed["status"].astype(str).tolist()
@@ -293,8 +297,13 @@ def test_quickstart_confirmed_in_code_deletes_exactly_the_stale_contacts(run_not
     deleted = Counter(cid for r in deletes for cid in r["deleted_ids"])
     assert set(deleted) == planned and set(deleted.values()) == {1}
 
-    # Ground truth: the stale contacts are gone except the locked one, and nothing else was touched.
-    assert set(probe["remaining"]) == everyone - planned
+    # Ground truth: the stale contacts are gone except the locked one, and nothing else was touched;
+    # the five restored at the end are back under new IDs, once, and the locked one was refused.
+    restored = set(probe["restored_new"])
+    assert len(restored) == 5 and not restored & everyone
+    assert set(probe["remaining"]) == (everyone - planned) | restored
+    assert probe["restored_statuses"] == ["restored"] * 5
+    assert probe["again_statuses"] == ["already_restored"] * 5 + ["refused"]
     assert probe["plan"]["to_delete"] == len(planned)
     assert probe["plan"]["counts"] == {"would_delete": len(planned), "not_found": 1, "error": 1}
     assert probe["run_status"] == "finished"
