@@ -6,8 +6,8 @@ spending the daily quota differently:
 - ``bisect``: dry-run half of the batch; the other half's count follows from the parent's.
   About k·(log2(n/k)+1) requests for k missing among n: cheap for a few, ruinous for many.
 - ``list``: read the workspace's IDs with ``GET /v1/contacts``, 100 per request.
-- ``export``: read them with ``GET /v1/contacts/export`` (CSV), up to 50,000 per request,
-  10 calls an hour, needs ``read:contacts``.
+- ``export``: read them with ``GET /v1/contacts/export`` (CSV), up to 50,000 per request paged
+  by creation date (:mod:`leadlex_nb.export_pages`), 10 calls an hour, needs ``read:contacts``.
 
 Reading the workspace costs one probe (``GET /v1/contacts?per_page=1``) to learn its size.
 The cheapest strategy that fits the budget is chosen; when one is refused (403, 404, 429)
@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from leadlex_nb.export_pages import export_calls
 from leadlex_nb.results import Outcome, Status
 from leadlex_nb.verdicts import BulkAnswer, judge_dry_run
 
 LIST_PAGE_SIZE = 100
-EXPORT_LIMIT = 50_000
 BISECT, LISTING, EXPORT = "bisect", "list", "export"
 
 
@@ -56,8 +56,9 @@ def bisect_cost(n: int, k: int) -> int:
 def read_costs(workspace_total: int) -> dict[str, int]:
     """Requests to read every ID of a workspace of this size (excluding the size probe)."""
     costs = {LISTING: max(1, math.ceil(workspace_total / LIST_PAGE_SIZE))}
-    if workspace_total <= EXPORT_LIMIT:
-        costs[EXPORT] = 1
+    calls = export_calls(workspace_total)
+    if calls is not None:
+        costs[EXPORT] = calls
     return costs
 
 

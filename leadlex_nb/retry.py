@@ -210,6 +210,7 @@ def decide(
     retry_after: float | None = None,
     quota_left: int | None = None,
     optional: bool = False,
+    own_limit: bool = False,
     budget_left: bool = True,
     rate_limited_before: int = 0,
     rand: Callable[[], float],
@@ -218,8 +219,9 @@ def decide(
 
     A redirect (3xx) is not followed nor retried, and may have executed: its batch is ``unknown``.
     401 and 403 stop the run (another attempt would be refused the same way), as does a 429
-    once the daily quota is used up. ``optional`` requests (workspace reads for attribution)
-    give up on 403 and 429 instead: a missing read permission must not stop a deletion.
+    once the daily quota is used up. ``optional`` requests (workspace reads for attribution and the
+    snapshot) give up on 403 instead: a missing read permission must not stop a deletion. With
+    ``own_limit`` (the export's 10 calls an hour) a 429 gives up too, instead of waiting for the hour.
     A 429 without Retry-After retries at once: pacing, not a backoff, holds it back. ``attempt``
     counts the attempts not answered 429; ``rate_limited_before`` those that were.
     """
@@ -235,7 +237,7 @@ def decide(
         return Decision("stop_run", stop="auth")
     if status == 403:
         return Decision("give_up", gave_up="refused") if optional else Decision("stop_run", stop="permission")
-    if limited and optional:
+    if limited and own_limit:
         return Decision("give_up", rate_limited=True, gave_up="refused")
     if limited and quota_left == 0:
         return Decision("stop_run", rate_limited=True, stop="quota")

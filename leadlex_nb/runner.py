@@ -354,8 +354,8 @@ class Run:
                 return await self._send(batch[0])
 
             self._reader = WorkspaceReader(self.sender, probe, phase=phase)
-            self._reader.keep_export = not self.dry_run and self.settings.snapshot in (True, "export") \
-                and self.recorder.journal is not None
+            if not self.dry_run and self.settings.snapshot in (True, "export") and self.recorder.journal is not None:
+                self._reader.keep_export = set(unique_valid_ids(self.ids))
         return self._reader
 
     async def _plan_snapshot(self, contacts: int) -> SnapshotPlan:
@@ -372,7 +372,7 @@ class Run:
             return SnapshotPlan(None, 0, contacts, f"the workspace's contacts cannot be read ({reader.refusal})")
         return plan_snapshot(contacts, total, wanted=wanted, readable=True, exported=self._fresh_export() is not None)
 
-    def _fresh_export(self) -> bytes | None:
+    def _fresh_export(self) -> list[dict[str, str]] | None:
         """The dry run's export, while young enough to stand for the contacts about to be deleted."""
         export = self._reader.export if self._reader is not None else None
         if export is None or time.monotonic() - export[1] > EXPORT_REUSE_SECONDS:

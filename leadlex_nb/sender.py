@@ -215,13 +215,16 @@ class Sender:
         params: Mapping[str, str | int] | None = None,
         idempotency_key: str | None = None,
         optional: bool = False,
+        own_limit: bool = False,
         repeatable: bool = True,
         on_send: Callable[[], None] | None = None,
     ) -> Delivered | Failure:
         """Send until a decision settles it. ``on_send`` runs just before each attempt leaves.
 
-        ``repeatable=False`` (a create without an idempotency key): an attempt that may have executed is
-        never repeated; the request ends ``unknown`` and the caller finds out what happened.
+        ``optional``: a 403 gives up instead of stopping the run. ``own_limit``: a 429 is the endpoint's
+        own limit (the export's), so it gives up instead of waiting. ``repeatable=False`` (a create
+        without an idempotency key): an attempt that may have executed is never repeated; the request
+        ends ``unknown`` and the caller finds out what happened.
         """
         attempts = 0
         rate_limited = 0  # attempts answered 429: never executed, so they count apart
@@ -269,13 +272,13 @@ class Sender:
                 status=status, failure=failure_kind, attempt=attempts - rate_limited,
                 rate_limited_before=rate_limited,
                 policy=self._first_contact if unreached else self.policy, retry_after=retry_after,
-                quota_left=self.governor.quota.remaining, optional=optional,
+                quota_left=self.governor.quota.remaining, optional=optional, own_limit=own_limit,
                 budget_left=self._budget.remaining > 0, rand=self._rand,
             )
             may_have_executed = may_have_executed or decision.may_have_executed
             if decision.rate_limited:
                 self.stats.rate_limited += 1
-                if not optional and decision.stop is None:  # an optional read's 429 is its own limit
+                if not own_limit and decision.stop is None:  # the export's 429 is its own hourly limit
                     self.governor.on_rate_limited(sent_at, retry_after)
             if decision.action == "stop_run":
                 self.stop.stop(self._stop_error(decision, message))

@@ -16,8 +16,6 @@ it; a field that read does not cover is empty and restore leaves it unset.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -28,10 +26,10 @@ from typing import Any, Final
 
 import pandas as pd
 
+from leadlex_nb.export_pages import export_calls
+
 EXPORT, LISTING, GET = "export", "list", "get"
 STRATEGIES: Final = (EXPORT, LISTING, GET)
-EXPORT_PAGE: Final = 50_000
-EXPORT_CALLS_PER_HOUR: Final = 10
 LIST_PAGE: Final = 100
 
 TEXT_FIELDS: Final = ("first_name", "last_name", "full_name", "email", "phone", "job_title", "company",
@@ -82,9 +80,9 @@ def strategy_costs(contacts: int, workspace_total: int | None) -> dict[str, int]
     """Requests each way needs to read ``contacts`` planned contacts (the size probe excluded)."""
     costs = {GET: contacts}
     if workspace_total is not None:
-        pages = max(1, math.ceil(workspace_total / EXPORT_PAGE))
-        if pages <= EXPORT_CALLS_PER_HOUR:
-            costs[EXPORT] = pages
+        calls = export_calls(workspace_total)
+        if calls is not None:
+            costs[EXPORT] = calls
         costs[LISTING] = max(1, math.ceil(workspace_total / LIST_PAGE))
     return costs
 
@@ -148,20 +146,9 @@ def _record(fields: Mapping[str, Any], source: str) -> Record:
     return record
 
 
-def records_from_export(body: bytes, wanted: set[str]) -> tuple[list[Record], list[str]] | None:
-    """The wanted contacts of one export page, and the page's creation dates in order (for paging)."""
-    try:
-        reader = csv.DictReader(io.StringIO(body.decode("utf-8")))
-        if reader.fieldnames is None or "id" not in reader.fieldnames:
-            return None
-        records, created = [], []
-        for row in reader:
-            created.append(row.get("created_at") or "")
-            if row.get("id", "").strip().lower() in wanted:
-                records.append(_record(row, EXPORT))
-        return records, created
-    except (UnicodeDecodeError, csv.Error):
-        return None
+def records_from_export(rows: Iterable[Mapping[str, str]], wanted: set[str]) -> list[Record]:
+    """The wanted contacts among an export's rows (CSV cells by column)."""
+    return [_record(row, EXPORT) for row in rows if (row.get("id") or "").strip().lower() in wanted]
 
 
 def records_from_listing(payload: Any, wanted: set[str]) -> list[Record] | None:

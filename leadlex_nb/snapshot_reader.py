@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from leadlex_nb.export_pages import EXPORT_PATH, ExportPages
 from leadlex_nb.hooks import Progress
 from leadlex_nb.sender import Failure, Sender, StopState, gather_bounded
 from leadlex_nb.snapshot import (
     EXPORT,
-    EXPORT_CALLS_PER_HOUR,
     EXPORT_FIELDS,
-    EXPORT_PAGE,
     GET,
     LIST_PAGE,
     LISTING,
@@ -30,14 +29,14 @@ from leadlex_nb.transport import Answer
 
 SNAPSHOT = "snapshot"
 CONTACTS_PATH = "/v1/contacts"
-EXPORT_PATH = "/v1/contacts/export"
 # Contacts a whole-workspace read missed are read one by one up to this many.
 STRAGGLERS = 100
 
 
 class SnapshotReader:
     def __init__(self, sender: Sender, in_flight: Callable[[], int], stop: StopState,
-                 progress: Progress, note: Callable[[str], None], exported: bytes | None = None) -> None:
+                 progress: Progress, note: Callable[[str], None],
+                 exported: list[dict[str, str]] | None = None) -> None:
         self._sender = sender
         self._exported = exported  # the dry run's complete export, when the plan reuses it
         self._in_flight = in_flight
@@ -77,44 +76,28 @@ class SnapshotReader:
             return await self._listing(wanted, workspace_total)
         return await self._each(wanted)
 
-    async def _get(self, path: str, params: dict[str, str | int] | None = None, *,
-                   optional: bool = False) -> Answer | None:
+    async def _get(self, path: str, params: dict[str, str | int] | None = None) -> Answer | None:
+        """A read that gives up on 403, and on the export's own 429."""
         self.requests += 1
-        sent = await self._sender.request(SNAPSHOT, "GET", path, params=params, optional=optional)
+        sent = await self._sender.request(SNAPSHOT, "GET", path, params=params, optional=True,
+                                          own_limit=path == EXPORT_PATH)
         return None if isinstance(sent, Failure) else sent.answer
 
     async def _export(self, wanted: set[str]) -> dict[str, Record] | None:
-        """Export pages by creation date: each page starts at the last date of the one before."""
+        """The export, paged by creation date; what a complete one did not hold is proven absent."""
         if self._exported is not None:
-            parsed = records_from_export(self._exported, wanted)
-            self._exported = None  # once: what it missed is read afresh
-            if parsed is not None:
-                self.absent |= wanted - {r["contact_id"] for r in parsed[0]}  # it was complete
-                return {r["contact_id"]: r for r in parsed[0]}
+            rows, self._exported = self._exported, None  # once: what it missed is read afresh
+            self.absent |= wanted - {r["contact_id"] for r in records_from_export(rows, wanted)}
+            return {r["contact_id"]: r for r in records_from_export(rows, wanted)}
         found: dict[str, Record] = {}
-        after: str | None = None
-        for _page in range(EXPORT_CALLS_PER_HOUR):
-            params: dict[str, str | int] = {"fields": ",".join(EXPORT_FIELDS), "limit": EXPORT_PAGE}
-            if after is not None:
-                params["created_after"] = after
-            # optional: the export's own limit (10 an hour) must not stop the run, only this read.
-            answer = await self._get(EXPORT_PATH, params, optional=True)
-            parsed = None if answer is None else records_from_export(answer.body, wanted)
-            if parsed is None:
-                return found or None
-            records, created = parsed
-            found.update((r["contact_id"], r) for r in records)
-            if len(created) < EXPORT_PAGE:  # the last page: the export is complete
-                self.absent |= wanted - found.keys()
-                break
-            if found.keys() >= wanted:
-                break
-            if created != sorted(created) or not created[-1] or created[-1] == after:
-                self._note("snapshot: the export is not in creation order, so it cannot be paged; "
-                           "the rest is read another way")
-                break
-            after = created[-1]  # inclusive or not, the overlap is de-duplicated by ID
-        return found
+        pages = ExportPages(lambda params: self._get(EXPORT_PATH, params), EXPORT_FIELDS)
+        async for rows in pages:
+            found.update((r["contact_id"], r) for r in records_from_export(rows, wanted))
+        if pages.note:
+            self._note(f"snapshot: {pages.note}; the rest is read another way")
+        if pages.complete:
+            self.absent |= wanted - found.keys()
+        return None if pages.refused and not found else found
 
     async def _listing(self, wanted: set[str], workspace_total: int) -> dict[str, Record] | None:
         pages = max(1, -(-workspace_total // LIST_PAGE))
@@ -137,7 +120,7 @@ class SnapshotReader:
 
         async def one(contact_id: str) -> None:
             self.requests += 1
-            sent = await self._sender.request(SNAPSHOT, "GET", f"{CONTACTS_PATH}/{contact_id}")
+            sent = await self._sender.request(SNAPSHOT, "GET", f"{CONTACTS_PATH}/{contact_id}", optional=True)
             if isinstance(sent, Failure):
                 if sent.error_code == "not_found":
                     self.absent.add(contact_id)

@@ -7,19 +7,17 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from leadlex_nb.attribution import EXPORT, EXPORT_LIMIT, LIST_PAGE_SIZE, LISTING
+from leadlex_nb.attribution import EXPORT, LIST_PAGE_SIZE, LISTING
+from leadlex_nb.export_pages import EXPORT_PATH, ExportPages
 from leadlex_nb.sender import Failure, Reply, Sender
 from leadlex_nb.snapshot import EXPORT_FIELDS
 from leadlex_nb.verdicts import BulkAnswer
 
 LIST_PATH = "/v1/contacts"
-EXPORT_PATH = "/v1/contacts/export"
 ATTRIBUTION = "attribution"
 
 # Dry-runs a sub-batch of a batch (its index, its IDs) under a fresh key.
@@ -33,17 +31,6 @@ def parse_total(payload: Any) -> int | None:
     except (TypeError, KeyError):
         return None
     return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
-
-
-def parse_export_ids(body: bytes) -> set[str] | None:
-    """The ``id`` column of an export CSV, normalised; None when it is not such a CSV."""
-    try:
-        reader = csv.DictReader(io.StringIO(body.decode("utf-8")))
-        if reader.fieldnames is None or "id" not in reader.fieldnames:
-            return None
-        return {row["id"].strip().lower() for row in reader if row.get("id")}
-    except (UnicodeDecodeError, csv.Error):
-        return None
 
 
 def parse_listing_ids(payload: Any) -> set[str] | None:
@@ -64,10 +51,10 @@ class WorkspaceReader:
         # What the size probe learned, kept for the snapshot: the total, or why it was refused.
         self.total: int | None = None
         self.refusal: str | None = None
-        # With keep_export, attribution's export asks for the snapshot's fields and keeps the CSV, so a
-        # snapshot soon after needs no export call of its own (10 an hour).
-        self.keep_export = False
-        self.export: tuple[bytes, float] | None = None  # (body, when read) of a complete export
+        # With keep_export (the run's IDs), attribution's export asks for the snapshot's fields and keeps
+        # those IDs' rows, so a snapshot soon after needs no export call of its own (10 an hour).
+        self.keep_export: set[str] | None = None
+        self.export: tuple[list[dict[str, str]], float] | None = None  # (rows, when read) of a complete export
 
     async def dry_run(self, batch: int, ids: Sequence[str]) -> tuple[BulkAnswer, int, str | None] | None:
         reply = await self._probe(batch, ids)
@@ -77,7 +64,8 @@ class WorkspaceReader:
 
     async def _get(self, path: str, params: dict[str, str | int]) -> Any:
         """The 2xx answer of an optional read, or None (refused reads are fallen back from)."""
-        sent = await self._sender.request(self._phase, "GET", path, params=params, optional=True)
+        sent = await self._sender.request(self._phase, "GET", path, params=params, optional=True,
+                                          own_limit=path == EXPORT_PATH)
         return None if isinstance(sent, Failure) else sent.answer
 
     async def workspace_total(self) -> int | None:
@@ -95,15 +83,29 @@ class WorkspaceReader:
 
     async def read_ids(self, strategy: str, workspace_total: int) -> tuple[set[str], str | None] | None:
         if strategy == EXPORT:
-            fields = ",".join(EXPORT_FIELDS) if self.keep_export else "id"
-            answer = await self._get(EXPORT_PATH, {"fields": fields, "limit": EXPORT_LIMIT})
-            ids = None if answer is None else parse_export_ids(answer.body)
-            if ids is not None and self.keep_export and len(ids) < EXPORT_LIMIT:
-                self.export = (answer.body, time.monotonic())
-            return None if ids is None else (ids, answer.request_id)
+            return await self._read_export()
         if strategy == LISTING:
             return await self._read_listing(workspace_total)
         return None
+
+    async def _read_export(self) -> tuple[set[str], str | None] | None:
+        keep = self.keep_export
+        pages = ExportPages(lambda params: self._get(EXPORT_PATH, params), EXPORT_FIELDS if keep else ())
+        found: set[str] = set()
+        kept: list[dict[str, str]] = []
+        async for rows in pages:
+            for row in rows:
+                contact_id = (row.get("id") or "").strip().lower()
+                found.add(contact_id)
+                if keep is not None and contact_id in keep:
+                    kept.append(row)
+        if pages.refused and not found:
+            return None
+        # A partial read is still sound: a batch is settled only where its count agrees.
+        if keep is not None and pages.complete:
+            self.export = (kept, time.monotonic())
+        found.discard("")
+        return found, pages.request_id
 
     async def _read_listing(self, workspace_total: int) -> tuple[set[str], str | None] | None:
         pages = max(1, -(-workspace_total // LIST_PAGE_SIZE))

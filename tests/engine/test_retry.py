@@ -208,10 +208,16 @@ def test_refused_keys_stop_the_run_without_retrying(status: int, cause: str) -> 
     assert (decision.action, decision.stop, decision.may_have_executed) == ("stop_run", cause, False)
 
 
-@pytest.mark.parametrize("status", [403, 429])
-def test_optional_reads_give_up_on_403_and_429_instead_of_stopping(status: int) -> None:
-    decision = decide(status=status, failure=None, attempt=1, policy=POLICY, optional=True, rand=half)
-    assert (decision.action, decision.gave_up) == ("give_up", "refused")
+def test_optional_reads_give_up_on_403_instead_of_stopping_and_wait_out_a_429() -> None:
+    refused = decide(status=403, failure=None, attempt=1, policy=POLICY, optional=True, rand=half)
+    assert (refused.action, refused.gave_up) == ("give_up", "refused")
+    limited = decide(status=429, failure=None, attempt=1, policy=POLICY, optional=True, rand=half)
+    assert (limited.action, limited.rate_limited) == ("retry", True)
+
+
+def test_a_429_of_an_endpoints_own_limit_gives_up() -> None:
+    decision = decide(status=429, failure=None, attempt=1, policy=POLICY, optional=True, own_limit=True, rand=half)
+    assert (decision.action, decision.gave_up, decision.rate_limited) == ("give_up", "refused", True)
 
 
 def test_a_429_with_the_quota_used_up_stops_the_run() -> None:
