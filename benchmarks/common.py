@@ -48,6 +48,8 @@ class Scale:
     learning_cases: tuple[tuple[int, float, int, int], ...] = ((10, 1.0, 80, 3), (50, 60.0, 150, 1))
     # Section F: contacts planned for deletion (the workspace holds twice as many).
     snapshot_ids: int = 10_000
+    # Section C's last row: a workspace past one export call.
+    large_workspace: int = 200_000
 
     @classmethod
     def full(cls) -> Scale:
@@ -58,7 +60,7 @@ class Scale:
     def quick(cls) -> Scale:
         return cls(side_by_side_ids=12_000, side_by_side_repeats=1, stall_cap_s=20.0, overhead_ids=100_000,
                    overhead_repeats=1, unknown_ids=5_000, fault_ids=5_000, fault_seeds=1,
-                   learning_cases=((10, 1.0, 40, 1),), snapshot_ids=2_000)
+                   learning_cases=((10, 1.0, 40, 1),), snapshot_ids=2_000, large_workspace=60_000)
 
     @classmethod
     def from_environment(cls) -> Scale:

@@ -21,7 +21,7 @@ from benchmarks.tables import SECTIONS, render  # noqa: E402
 
 TINY = Scale(side_by_side_ids=1_000, side_by_side_repeats=1, stall_cap_s=30.0, overhead_ids=2_000,
              overhead_repeats=1, unknown_ids=1_000, fault_ids=1_000, fault_seeds=1,
-             learning_cases=((10, 1.0, 20, 1),), snapshot_ids=200)
+             learning_cases=((10, 1.0, 20, 1),), snapshot_ids=200, large_workspace=2_000)
 
 
 @pytest.mark.timeout(300)
