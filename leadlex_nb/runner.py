@@ -111,6 +111,8 @@ class Run:
         run.delete_outcomes = dict(point.delete_outcomes)
         run.plan = list(point.plan) if point.plan is not None else None
         run._resume_point = point
+        snapshot = journal.load_snapshot(run.run_id)
+        run.snapshot_path = snapshot.path if snapshot is not None else None
         if not point.record.index_restored:
             run.notes.append("the input's index could not be stored as data; the result is indexed by row position")
         return run

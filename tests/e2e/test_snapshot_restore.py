@@ -104,7 +104,10 @@ def test_restoring_twice_never_creates_twice_and_a_contact_never_deleted_is_refu
     with Sandbox(seed_contacts=500) as sandbox:
         key = sandbox.create_key()
         ids = sorted(sandbox.existing_ids())
-        run_id = _delete(sandbox, key, ids[:100], journal).attrs["leadlex"]["run_id"]
+        deleted = _delete(sandbox, key, ids[:100], journal)
+        run_id = deleted.attrs["leadlex"]["run_id"]
+        resumed = leadlex_nb.resume(run_id, api_key=key, journal=journal, progress=False, verbose=False)
+        assert resumed.attrs["leadlex"]["snapshot"] == deleted.attrs["leadlex"]["snapshot"] is not None
         first = _restore(sandbox, key, run_id, journal, ids=ids[:10])
         assert (first["status"] == "restored").all()
         asked = [*ids[:20], ids[300], "not-a-uuid"]
