@@ -363,8 +363,9 @@ class Run:
     async def _plan_snapshot(self, contacts: int) -> SnapshotPlan:
         """How the plan will be saved, for the summary; reads the workspace's size unless attribution did."""
         wanted = self.settings.snapshot
-        if wanted is not False and contacts and self.recorder.journal is None:
-            return SnapshotPlan(None, 0, contacts, "there is no journal to keep it with (journal=False)")
+        journal = self.recorder.journal
+        if wanted is not False and contacts and (journal is None or str(journal.path) == ":memory:"):
+            return SnapshotPlan(None, 0, contacts, "there is no journal file to keep it beside (journal=False)")
         if wanted is False or not contacts:
             return plan_snapshot(contacts, None, wanted=wanted, readable=True)
         reader = self._workspace(SNAPSHOT)
@@ -396,7 +397,7 @@ class Run:
         journal = self.recorder.journal
         assert journal is not None  # no journal, no snapshot plan
         fmt = snapshot_format()
-        path = snapshot_path(journal.path, self.run_id, fmt)
+        path = snapshot_path(journal.path.absolute(), self.run_id, fmt)  # restore may run from elsewhere
         try:
             write_snapshot(path, (found[cid] for cid in planned if cid in found), fmt)
         except OSError as error:

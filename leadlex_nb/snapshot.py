@@ -71,7 +71,7 @@ class SnapshotPlan:
         missing = {EXPORT: "custom fields", LISTING: "first/last name, priority, tags and custom fields"}
         lacking = f", without {missing[self.strategy]}" if self.strategy in missing else ""
         cost = (f"about {self.requests:,} request(s)" if self.requests
-                else "no request: from the dry run's export")
+                else "no extra request: from the dry run's export")
         return (f"Snapshot before deleting: {self.contacts:,} contacts by {self.strategy} "
                 f"({cost}{lacking}); restore re-creates them with new IDs.")
 
