@@ -115,7 +115,7 @@ def _confirm_in_terminal(yes_hint: str, ask: str = "delete") -> Any:
             from leadlex_nb.terminal import ask_in_terminal, ask_to_restore
 
             return await (ask_to_restore(summary) if ask == "restore" else ask_in_terminal(summary))
-        print(summary.describe(), file=sys.stderr)
+        print(_cli_wording(summary.describe()), file=sys.stderr)
         print(f"No terminal to confirm in: nothing was {'created' if ask == 'restore' else 'deleted'}. {yes_hint}",
               file=sys.stderr)
         return False
@@ -136,6 +136,13 @@ def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str])
     if "new_contact_id" in result.columns:  # a restore's frame
         counts = result["status"].value_counts()
         print("restore: " + ", ".join(f"{n:,} {s}" for s, n in counts.items() if n), file=sys.stderr)
+        reasons: dict[tuple[str, str], list[str]] = {}
+        for row_status, code, message in zip(result["status"].astype(str), result["error_code"],
+                                             result["error_message"], strict=True):
+            if isinstance(code, str):
+                reasons.setdefault((row_status, code), []).append(str(message))
+        for (row_status, code), messages in reasons.items():
+            print(f"  {len(messages):,} {row_status} ({code}): {one_line(messages[0])}", file=sys.stderr)
     else:
         print(summary_line(result), file=sys.stderr)
         print(summarise(result).to_string(), file=sys.stderr)
@@ -182,11 +189,11 @@ def _tuning(parser: argparse.ArgumentParser) -> None:
                         help="start even if the daily quota cannot cover the run")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, yes: str = "delete the dry-run plan without asking") -> None:
     parser.add_argument("--base-url", help=f"API base URL (default: {ENV_BASE_URL}, else the LeadLex gateway)")
     parser.add_argument("--journal", type=Path,
                         help=f"run journal path (default: {ENV_JOURNAL}, else ~/.local/share/leadlex-nb)")
-    parser.add_argument("--yes", action="store_true", help="delete the dry-run plan without asking")
+    parser.add_argument("--yes", action="store_true", help=yes)
     parser.add_argument("--out", type=Path, help="write the result frame to this file (.parquet: Parquet, else CSV)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -218,9 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("run_id")
     restore.add_argument("--ids", type=Path, metavar="FILE",
                          help="only these contacts: a CSV (or Parquet) file with a column of the deleted IDs")
-    restore.add_argument("--column", default=DEFAULT_ID_COLUMN)
+    restore.add_argument("--column", default=DEFAULT_ID_COLUMN,
+                         help=f"the column of --ids that holds the IDs (default {DEFAULT_ID_COLUMN})")
     restore.add_argument("--dry-run", action="store_true", help="only show what would be re-created")
-    _common(restore)
+    _common(restore, yes="re-create the contacts without asking")
 
     runs = commands.add_parser("runs", help="list the journaled runs")
     runs.add_argument("--journal", type=Path)
@@ -311,9 +319,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     import leadlex_nb
+    from leadlex_nb.restore_plan import canonical_uuid
 
     journal = _existing_journal(args.journal, required=True)
     ids = None if args.ids is None else read_table(args.ids, args.column)[args.column].tolist()
+    if ids is not None and not any(canonical_uuid(v) for v in ids):
+        raise CliError(f"no valid contact ID among {len(ids):,} row(s) of {args.ids}; nothing was sent", EXIT_USAGE)
     check_out(args.out, args.ids)
     confirm: Any = False if args.yes else _confirm_in_terminal(
         f"Pass --yes to restore without asking: leadlex-nb restore {args.run_id} --yes", ask="restore")
@@ -324,7 +335,8 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _cli_wording(message: str) -> str:
     """The API's messages name keyword arguments; on the command line they are options."""
-    return message.replace("pass ignore_quota=True", "pass --ignore-quota")
+    return (message.replace("pass ignore_quota=True", "pass --ignore-quota")
+            .replace("snapshot=False", "--snapshot off").replace("journal=False", "no journal"))
 
 
 def _stopped(error: Any, args: argparse.Namespace, code: int, label: str | None, *, resumable: bool = True) -> int:

@@ -107,7 +107,7 @@ def summary_html(state: str, result: pd.DataFrame | None, *, plan: PlanSummary |
                      f"<code style='{CODE}'>{handle}.result.status.value_counts()</code>, "
                      f"<code style='{CODE}'>{handle}.result[{handle}.result.status == 'error']</code>, "
                      f"<code style='{CODE}'>df.join({handle}.result.drop(columns='contact_id'))</code>.</div>")
-        for line in resume_advice(state, counts, report.get("run_id"), title):
+        for line in resume_advice(state, counts, report.get("run_id"), title) + restore_advice(report, counts):
             parts.append(f"<div>{esc(line)}</div>")
     parts.append("</div>")
     return "".join(parts)
@@ -127,6 +127,7 @@ def summary_text(state: str, result: pd.DataFrame | None, *, plan: PlanSummary |
         lines.append(usage_text(report, deletion_seconds))
         lines.append(f"{handle}.result holds one row per input row, with your frame's index.")
         lines.extend(resume_advice(state, counts, report.get("run_id"), title))
+        lines.extend(restore_advice(report, counts))
     return "\n".join(lines)
 
 
@@ -151,6 +152,14 @@ def plan_line(plan: PlanSummary, state: str) -> str:
     decided = "not confirmed" if state == "cancelled" else "confirmed"
     return (f"Plan {plan.fingerprint[:16]}: {number(plan.to_delete)} contact{'s' if plan.to_delete != 1 else ''} "
             f"to delete, {decided}.")
+
+
+def restore_advice(report: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+    """Where the snapshot is and how to restore from it, once something was deleted."""
+    if not report.get("snapshot") or not (counts.get("deleted") or counts.get("gone")):
+        return []
+    return [f"Snapshot of the deleted contacts: {report['snapshot']}; "
+            f"leadlex_nb.restore({str(report.get('run_id'))!r}) re-creates them (new IDs, no timeline)."]
 
 
 def resume_advice(state: str, counts: Mapping[str, int], run_id: object, said: str = "") -> list[str]:

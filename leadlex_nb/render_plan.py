@@ -77,8 +77,8 @@ def way_back_text(plan: PlanSummary) -> str:
     """What can be brought back: LeadLex has no recycle bin, only the snapshot."""
     if plan.snapshot is None or not plan.snapshot.promised:
         return "Deleted contacts cannot be restored."
-    return (f"LeadLex has no recycle bin; leadlex_nb.restore({plan.run_id!r}) re-creates contacts from the "
-            "snapshot with new IDs, without their notes, activities and tasks.")
+    return (f"LeadLex has no recycle bin. The snapshot is leadlex-nb's way back: leadlex_nb.restore({plan.run_id!r}) "
+            "re-creates the contacts from it, but with new IDs and without their notes, activities and tasks.")
 
 
 def plan_html(plan: PlanSummary, *, decided: bool = False) -> str:

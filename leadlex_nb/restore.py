@@ -209,6 +209,10 @@ def _requested(ids: Any, deleted: set[str], snapshot: pd.DataFrame) -> list[str]
     if ids is None:
         order = [cid for cid in snapshot.index if cid in deleted]
         return order + sorted(deleted.difference(snapshot.index))
+    if isinstance(ids, pd.DataFrame):
+        if "contact_id" not in ids.columns:
+            raise ConfigurationError("ids: pass the IDs (a list or a Series), or a DataFrame with a contact_id column")
+        ids = ids["contact_id"]
     if isinstance(ids, str):
         return [ids]
     return [v if isinstance(v, str) else repr(v) for v in ids]
@@ -323,6 +327,8 @@ def snapshot_of(run_id: str, journal: str | os.PathLike[str] | None = None) -> p
 
     with Journal(Path(journal) if journal is not None else default_journal_path()) as opened:
         record = opened.load_snapshot(run_id)
-    if record is None or not record.path.exists():
-        raise RestoreError(f"run {run_id} has no snapshot in this journal")
+    if record is None:
+        raise RestoreError(f"run {run_id} has no snapshot in this journal (snapshot=False, a dry run, or no such run)")
+    if not record.path.exists():
+        raise RestoreError(f"the snapshot of run {run_id} is missing: {record.path}")
     return read_snapshot(record.path)

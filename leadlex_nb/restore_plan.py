@@ -9,6 +9,7 @@ create went out. One match: restored. None: sent again. Several: ``unknown``, ne
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from leadlex_nb.snapshot import create_item
+from leadlex_nb.snapshot import LACKING, create_item
 
 RESTORE_STATUSES: Final = ("restored", "would_restore", "already_restored", "refused", "error", "not_sent",
                            "unknown")
@@ -46,6 +47,7 @@ class RestorePlan:
     to_create: tuple[str, ...]          # old IDs to send
     to_check: tuple[str, ...]           # old IDs whose earlier create may have run: looked up first
     decided: Mapping[str, RowResult] = field(repr=False)   # refused and already restored
+    sources: Mapping[str, int] = field(default_factory=dict)  # contacts to re-create per snapshot read
 
     @property
     def to_restore(self) -> int:
@@ -64,6 +66,9 @@ class RestorePlan:
                         if self.to_check else "") + ".")
         for status, n in counts.items():
             lines.append(f"{n:,} {status}.")
+        for source, n in self.sources.items():
+            if source in LACKING:
+                lines.append(f"{n:,} of them were snapshotted by {source}: re-created {LACKING[source]}.")
         lines.append("Re-created contacts get new IDs; their notes, activities and tasks are not re-linked.")
         return "\n".join(lines)
 
@@ -101,7 +106,8 @@ def plan_restore(run_id: str, requested: Sequence[str], deleted: set[str], snaps
             to_check.append(cid)
         else:
             to_create.append(cid)
-    return RestorePlan(run_id, len(requested), tuple(to_create), tuple(to_check), decided)
+    sources = Counter(str(snapshot.at[cid, "source"]) for cid in (*to_create, *to_check))
+    return RestorePlan(run_id, len(requested), tuple(to_create), tuple(to_check), decided, dict(sources))
 
 
 def create_body(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

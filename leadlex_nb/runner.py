@@ -41,7 +41,14 @@ from leadlex_nb.results import Outcome
 from leadlex_nb.resume import ResumePoint, recheck_expired
 from leadlex_nb.sender import Failure, Reply, Sender, Stats, StopState, gather_bounded, quota_shortfall_error
 from leadlex_nb.settle import settle_rows
-from leadlex_nb.snapshot import SnapshotPlan, plan_snapshot, snapshot_format, snapshot_path, write_snapshot
+from leadlex_nb.snapshot import (
+    LACKING,
+    SnapshotPlan,
+    plan_snapshot,
+    snapshot_format,
+    snapshot_path,
+    write_snapshot,
+)
 from leadlex_nb.snapshot_reader import SNAPSHOT, SnapshotReader, describe_missing
 from leadlex_nb.transport import HttpTransport, Transport
 from leadlex_nb.verdicts import Verdict, judge_delete, judge_dry_run
@@ -405,10 +412,13 @@ class Run:
                                 "nothing was deleted") from None
         absent = [cid for cid in planned if cid in reader.absent]
         missing = [cid for cid in planned if cid not in found and cid not in reader.absent]
-        self.recorder.snapshot(SnapshotRecord(path, plan.strategy or "", len(found), len(missing),
-                                              reader.requests, time.time()))
+        spent = self.stats.requests[SNAPSHOT]  # the size probe and every attempt, as the report counts them
+        strategy = plan.strategy or ""
+        self.recorder.snapshot(SnapshotRecord(path, strategy, len(found), len(missing), spent, time.time()))
         self.snapshot_path = path
-        self._note(f"snapshot: {len(found):,} contacts saved to {path} in {reader.requests:,} request(s)")
+        lacking = f", {LACKING[strategy]}" if strategy in LACKING else ""
+        self._note(f"snapshot: {len(found):,} contacts saved to {path} by {strategy}{lacking}, "
+                   f"in {spent:,} request(s)")
         outcomes = dict.fromkeys(absent, Outcome("not_found"))  # gone since the dry run: nothing to delete
         if missing:
             self._note(describe_missing(len(missing), len(planned)))

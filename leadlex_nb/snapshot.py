@@ -49,6 +49,11 @@ EXPORT_DEFAULT_FIELDS: Final = ("id", "full_name", "email", "phone", "job_title"
 _API_NAMES: Final = {"company_name": "company", "created_at": "created_date", "id": "contact_id"}
 
 Record = dict[str, Any]
+# What a read leaves out, as the plan and the notes say it.
+LACKING: Final[Mapping[str, str]] = {
+    EXPORT: "without custom fields",
+    LISTING: "without first/last name, priority, tags and custom fields",
+}
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,7 @@ class SnapshotPlan:
     def describe(self) -> str:
         if self.strategy is None:
             return f"Snapshot: none ({self.reason}); deleted contacts cannot be restored by leadlex-nb."
-        missing = {EXPORT: "custom fields", LISTING: "first/last name, priority, tags and custom fields"}
-        lacking = f", without {missing[self.strategy]}" if self.strategy in missing else ""
+        lacking = f", {LACKING[self.strategy]}" if self.strategy in LACKING else ""
         cost = (f"about {self.requests:,} request(s)" if self.requests
                 else "no extra request: from the dry run's export")
         return (f"Snapshot before deleting: {self.contacts:,} contacts by {self.strategy} "
@@ -208,7 +212,8 @@ def read_snapshot(path: Path) -> pd.DataFrame:
     frame["priority"] = pd.Series([_priority(v) for v in frame["priority"]], index=frame.index, dtype=object)
     for name in ("tags", "custom_fields"):
         frame[name] = [None if v is None else json.loads(v) for v in frame[name]]
-    return frame.set_index("contact_id", drop=False)
+    frame.index = pd.Index(frame["contact_id"].tolist(), name=None)  # unnamed: "contact_id" stays a plain column
+    return frame
 
 
 def create_item(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,6 @@ class SnapshotReader:
         self._stop = stop
         self._bar = progress
         self._note = note
-        self.requests = 0
         self.absent: set[str] = set()  # proven not in the workspace when read
 
     async def take(self, plan: SnapshotPlan, ids: Sequence[str], workspace_total: int) -> dict[str, Record]:
@@ -78,7 +77,6 @@ class SnapshotReader:
 
     async def _get(self, path: str, params: dict[str, str | int] | None = None) -> Answer | None:
         """A read that gives up on 403, and on the export's own 429."""
-        self.requests += 1
         sent = await self._sender.request(SNAPSHOT, "GET", path, params=params, optional=True,
                                           own_limit=path == EXPORT_PATH)
         return None if isinstance(sent, Failure) else sent.answer
@@ -119,7 +117,6 @@ class SnapshotReader:
         found: dict[str, Record] = {}
 
         async def one(contact_id: str) -> None:
-            self.requests += 1
             sent = await self._sender.request(SNAPSHOT, "GET", f"{CONTACTS_PATH}/{contact_id}", optional=True)
             if isinstance(sent, Failure):
                 if sent.error_code == "not_found":

@@ -119,6 +119,7 @@ def test_restore_re_creates_what_delete_removed_once_and_refuses_a_wrong_file(
     some = run_cli(["restore", run_id, "--ids", str(asked), "--yes", "--quiet", "--out", str(out)],
                    sandbox_process, tmp_path)
     assert some.returncode == 1, some.stderr  # the contact never deleted is refused: not everything settled
+    assert "1 refused (not_deleted): run" in some.stderr
     frame = pd.read_csv(out)
     assert frame["status"].tolist() == ["restored"] * 5 + ["refused"]
     rest = run_cli(["restore", run_id, "--yes", "--quiet"], sandbox_process, tmp_path)
@@ -132,3 +133,7 @@ def test_restore_re_creates_what_delete_removed_once_and_refuses_a_wrong_file(
     assert wrong.returncode == 5 and "no run '0123456789abcdef'" in wrong.stderr
     missing = run_cli(["restore", run_id, "--ids", str(tmp_path / "nope.csv"), "--yes"], sandbox_process, tmp_path)
     assert missing.returncode == 2 and "nope.csv" in missing.stderr
+    junk = tmp_path / "junk.csv"
+    pd.DataFrame({"contact_id": ["n/a", "x"]}).to_csv(junk, index=False)
+    refused = run_cli(["restore", run_id, "--ids", str(junk), "--yes"], sandbox_process, tmp_path)
+    assert refused.returncode == 2 and "no valid contact ID among 2 row(s)" in refused.stderr

@@ -17,7 +17,8 @@ import pytest
 import leadlex_nb
 from leadlex_nb.hooks import PlanSummary
 from leadlex_nb.journal import Journal
-from leadlex_nb.restore_plan import create_body
+from leadlex_nb.render_outcome import summary_text
+from leadlex_nb.restore_plan import RestorePlan, create_body
 from leadlex_nb.sandbox import Sandbox
 from leadlex_nb.sandbox.faults import Faults
 from leadlex_nb.snapshot import FIELDS_BY_SOURCE, read_snapshot
@@ -33,8 +34,8 @@ def _delete(sandbox: Sandbox, key: str, ids: list[str], journal: Path, **options
 
 
 def _restore(sandbox: Sandbox, key: str, run_id: str, journal: Path, ids: Any = None, **options: Any) -> pd.DataFrame:
-    return leadlex_nb.restore(run_id, ids, api_key=key, journal=journal, confirm=False, progress=False,
-                              verbose=False, **options)
+    return leadlex_nb.restore(run_id, ids, api_key=key, journal=journal, progress=False, verbose=False,
+                              **{"confirm": False, **options})
 
 
 def _assert_same_contacts(originals: dict[str, dict[str, Any]], restored: pd.DataFrame, sandbox: Sandbox,
@@ -66,6 +67,12 @@ def test_deleting_5000_then_restoring_them_brings_back_every_snapshotted_field(t
         assert sorted(snapshot.index) == ids and set(snapshot["source"]) == {"export"}
         assert not set(ids) & sandbox.existing_ids()
 
+        summary = summary_text("finished", result)
+        assert f"leadlex_nb.restore({report['run_id']!r}) re-creates them" in summary and report["snapshot"] in summary
+        shown: list[RestorePlan] = []
+        with pytest.raises(leadlex_nb.ConfirmationDeclined):
+            _restore(sandbox, key, report["run_id"], journal, confirm=lambda plan: shown.append(plan) or False)
+        assert "5,000 of them were snapshotted by export: re-created without custom fields." in shown[0].describe()
         restored = _restore(sandbox, key, report["run_id"], journal)
         assert list(restored["contact_id"]) == [cid for cid in snapshot.index]
         _assert_same_contacts(originals, restored, sandbox, "export")
@@ -97,6 +104,19 @@ def test_the_plan_shows_the_snapshot_and_its_cost_before_the_user_decides(tmp_pa
     text = plan.describe()
     assert "Snapshot before deleting: 600 contacts by export (about 1 request(s), without custom fields)" in text
     assert (result["status"] == "deleted").all()
+
+
+def test_a_missing_snapshot_file_is_named(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with Sandbox(seed_contacts=50) as sandbox:
+        key = sandbox.create_key()
+        result = _delete(sandbox, key, sorted(sandbox.existing_ids())[:5], journal)
+        path = Path(result.attrs["leadlex"]["snapshot"])
+        path.rename(tmp_path / "moved")
+        for attempt in (lambda: leadlex_nb.snapshot_of(result.attrs["leadlex"]["run_id"], journal),
+                        lambda: _restore(sandbox, key, result.attrs["leadlex"]["run_id"], journal)):
+            with pytest.raises(leadlex_nb.RestoreError, match=f"is missing: {path}"):
+                attempt()
 
 
 def test_restoring_twice_never_creates_twice_and_a_contact_never_deleted_is_refused(tmp_path: Path) -> None:
@@ -150,6 +170,7 @@ def test_a_restore_that_died_after_sending_looks_its_contacts_up_instead_of_crea
         ids = sorted(sandbox.existing_ids())[:50]
         run_id = _delete(sandbox, key, ids, journal).attrs["leadlex"]["run_id"]
         snapshot = leadlex_nb.snapshot_of(run_id, journal)
+        assert snapshot.sort_values("contact_id")["contact_id"].tolist() == ids  # a plain column, not the index
         # As a process killed mid-restore leaves it: 20 contacts journaled as sending, 10 of them created.
         with Journal(journal) as opened:
             opened.restore_sending(run_id, ids[:20])
@@ -206,6 +227,8 @@ def test_without_read_permission_the_plan_says_there_is_no_snapshot_and_restore_
         assert "Snapshot: none (the workspace's contacts cannot be read" in shown[0].describe()
         with pytest.raises(leadlex_nb.RestoreError, match="took no snapshot"):
             _restore(sandbox, key, result.attrs["leadlex"]["run_id"], journal)
+        with pytest.raises(leadlex_nb.RestoreError, match="has no snapshot in this journal"):
+            leadlex_nb.snapshot_of(result.attrs["leadlex"]["run_id"], journal)
 
 
 def test_snapshot_false_takes_none(tmp_path: Path) -> None:

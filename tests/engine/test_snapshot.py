@@ -106,10 +106,10 @@ def test_a_listed_record_restores_only_what_the_listing_showed() -> None:
 
 
 def test_a_restore_plan_refuses_what_the_run_did_not_delete_and_skips_what_is_restored() -> None:
-    snapshot = pd.DataFrame({"contact_id": [A, B]}).set_index("contact_id", drop=False)
+    snapshot = pd.DataFrame({"contact_id": [A, B], "source": ["export", "get"]}, index=[A, B])
     plan = plan_restore("run", [A, B, C, "junk", A.upper()], {A, B, C}, snapshot,
                         {A: ("restored", C, 1.0), B: ("sending", None, 2.0)})
-    assert plan.to_create == () and plan.to_check == (B,)
+    assert plan.to_create == () and plan.to_check == (B,) and plan.sources == {"get": 1}
     assert plan.decided[A].status == "already_restored" and plan.decided[A].new_contact_id == C
     assert plan.decided[C].error_code == "no_snapshot" and plan.decided["junk"].error_code == "invalid_id"
     frame = result_frame([A, B, C, "junk"], plan.decided)
