@@ -161,7 +161,7 @@ def _report(result: pd.DataFrame, out: Path | None, base_url: Callable[[], str])
               f"not sent ({reason})", file=sys.stderr)
     if out is not None:
         try:
-            write_result(result, out)
+            write_result(result, out, with_index="new_contact_id" not in result.columns)
         except Exception as error:
             run_id = report.get("run_id", "RUN_ID")
             raise CliError(f"cannot write the result to {out}: {one_line(error)}; the run is in the journal, "

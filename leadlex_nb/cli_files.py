@@ -116,11 +116,12 @@ def check_out(out: Path | None, source: Path | None) -> None:
         out.unlink()
 
 
-def write_result(result: pd.DataFrame, out: Path) -> None:
+def write_result(result: pd.DataFrame, out: Path, *, with_index: bool = True) -> None:
+    """``with_index``: a delete's result keeps its input's index; a restore's has none worth writing."""
     if _is_parquet(out):
         # Raw values of invalid rows may be of any type (a Parquet column cannot mix them): as text.
         frame = result.assign(contact_id=result["contact_id"].astype("string"))
         frame.attrs = {}  # the run's report is on stderr; Parquet metadata would need it as JSON
-        frame.to_parquet(out)
+        frame.to_parquet(out, index=with_index)
     else:
-        result.to_csv(out)
+        result.to_csv(out, index=with_index)

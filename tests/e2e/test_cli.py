@@ -121,6 +121,8 @@ def test_restore_re_creates_what_delete_removed_once_and_refuses_a_wrong_file(
     assert some.returncode == 1, some.stderr  # the contact never deleted is refused: not everything settled
     assert "1 refused (not_deleted): run" in some.stderr
     frame = pd.read_csv(out)
+    assert list(frame.columns) == ["contact_id", "new_contact_id", "status", "error_code", "error_message",
+                                   "request_id"]
     assert frame["status"].tolist() == ["restored"] * 5 + ["refused"]
     rest = run_cli(["restore", run_id, "--yes", "--quiet"], sandbox_process, tmp_path)
     assert rest.returncode == 0 and "15 restored" in rest.stderr and "5 already_restored" in rest.stderr, rest.stderr
