@@ -318,12 +318,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     import leadlex_nb
-    from leadlex_nb.restore_plan import canonical_uuid
+    from leadlex_nb.ids import normalise_ids
 
     journal = _existing_journal(args.journal, required=True)
     ids = None if args.ids is None else read_table(args.ids, args.column)[args.column].tolist()
-    if ids is not None and not any(canonical_uuid(v) for v in ids):
+    if ids is not None and not normalise_ids(pd.Series(ids, dtype=object))["valid"].any():
         raise CliError(f"no valid contact ID among {len(ids):,} row(s) of {args.ids}; nothing was sent", EXIT_USAGE)
     check_out(args.out, args.ids)
     confirm: Any = False if args.yes else _confirm_in_terminal(

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -24,7 +24,8 @@ from leadlex_nb.config import Settings, hide_api_key, hide_key_option, resolve_s
 from leadlex_nb.errors import ConfigurationError, ConfirmationDeclined, RestoreError, RunInterrupted
 from leadlex_nb.governors import shared_governor
 from leadlex_nb.hooks import Hooks
-from leadlex_nb.journal import Journal
+from leadlex_nb.ids import normalise_ids
+from leadlex_nb.journal import Journal, JournaledRun
 from leadlex_nb.pacing import MAX_IN_FLIGHT
 from leadlex_nb.plan import DELETE
 from leadlex_nb.restore_plan import (
@@ -41,7 +42,7 @@ from leadlex_nb.restore_plan import (
     updated_at,
 )
 from leadlex_nb.sender import Failure, Sender, Stats, StopState, gather_bounded
-from leadlex_nb.snapshot import chunks, read_snapshot
+from leadlex_nb.snapshot import Record, chunks, read_snapshot
 from leadlex_nb.syncrun import run_sync
 from leadlex_nb.transport import HttpTransport
 from leadlex_nb.workspace import parse_total
@@ -59,22 +60,18 @@ SCAN_PAGES = 50
 class _Restorer:
     """One restore: its journal, snapshot and sender, and the row results it has settled."""
 
-    def __init__(self, run_id: str, journal: Journal, snapshot: pd.DataFrame, sender: Sender,
-                 hooks: Hooks, in_flight: int) -> None:
+    def __init__(self, run_id: str, journal: Journal, snapshot: Mapping[str, Record], sender: Sender,
+                 hooks: Hooks, in_flight: int, journaled: Mapping[str, tuple[str, str | None, float | None]]) -> None:
         self.run_id = run_id
         self.journal = journal
         self.snapshot = snapshot
+        # When a create holding each contact first went out (kept as the journal keeps it: the first time).
+        self.sent_at = {cid: sent for cid, (_state, _new, sent) in journaled.items() if sent is not None}
         self.sender = sender
         self.hooks = hooks
         self.in_flight = in_flight
         self.rows: dict[str, RowResult] = {}
         self.claimed: set[str] = set()  # new IDs proven ours: never claimed for a second contact
-
-    def _record(self, contact_id: str) -> dict[str, Any]:
-        return {str(k): v for k, v in self.snapshot.loc[contact_id].items()}
-
-    def _records(self, ids: Sequence[str]) -> list[dict[str, Any]]:
-        return [self._record(cid) for cid in ids]
 
     def _settle(self, restored: Mapping[str, str], request_id: str | None) -> None:
         self.journal.restore_settled(self.run_id, restored, request_id=request_id)
@@ -85,8 +82,7 @@ class _Restorer:
     async def run(self, plan: RestorePlan) -> None:
         bar = self.hooks.progress(plan.to_restore, "restore")
         try:
-            sent_at = self.journal.load_restores(self.run_id)
-            resend = await self._check(list(plan.to_check), {c: sent_at[c][2] or 0.0 for c in plan.to_check})
+            resend = await self._check(list(plan.to_check), {c: self.sent_at.get(c, 0.0) for c in plan.to_check})
             bar.update(len(plan.to_check) - len(resend))
             pending = list(plan.to_create) + resend
             for _round in range(RESEND_ROUNDS):
@@ -95,7 +91,7 @@ class _Restorer:
                 unanswered: list[str] = []
                 await gather_bounded((self._create(list(b), unanswered, bar) for b in chunks(pending, CREATE_BATCH)),
                                      self.in_flight, self.sender.stop)
-                pending = await self._check(unanswered, dict.fromkeys(unanswered, self._sent_at(unanswered)))
+                pending = await self._check(unanswered, {c: self.sent_at[c] for c in unanswered})
             for cid in pending:
                 self.rows.setdefault(cid, RowResult("unknown", None, "unanswered",
                                                     "created perhaps: its answer was lost and a look-up did not settle "
@@ -103,14 +99,12 @@ class _Restorer:
         finally:
             bar.close()
 
-    def _sent_at(self, ids: Sequence[str]) -> float:
-        journaled = self.journal.load_restores(self.run_id)
-        times = [sent for c in ids if c in journaled and (sent := journaled[c][2]) is not None]
-        return min(times) if times else time.time()
-
     async def _create(self, ids: list[str], unanswered: list[str], bar: Any) -> None:
-        records = self._records(ids)
+        records = [self.snapshot[cid] for cid in ids]
         self.journal.restore_sending(self.run_id, ids)
+        now = time.time()
+        for cid in ids:
+            self.sent_at.setdefault(cid, now)
         body = json.dumps(create_body(records), ensure_ascii=False, allow_nan=False).encode("utf-8")
         sent = await self.sender.request(RESTORE, "POST", BULK_CREATE_PATH, body=body, repeatable=False)
         if isinstance(sent, Failure):
@@ -154,7 +148,7 @@ class _Restorer:
                 (absent if complete else unsure).append(cid)
 
         async def search(cid: str) -> None:
-            record = self._record(cid)
+            record = self.snapshot[cid]
             answer = await self.sender.request(RESTORE, "GET", CONTACTS_PATH, params={
                 "search": search_term(record), "per_page": 100, "sort": "-updated_date"})
             found = None if isinstance(answer, Failure) else _contacts(answer.answer.json())
@@ -169,7 +163,7 @@ class _Restorer:
         return absent
 
     def _judge(self, cid: str, index: Mapping[str, Sequence[Mapping[str, Any]]], sent_at: float) -> str:
-        verdict, new_id = prove_created(index, self._record(cid), sent_at, self.claimed)
+        verdict, new_id = prove_created(index, self.snapshot[cid], sent_at, self.claimed)
         if verdict == "restored" and new_id is not None:
             self._settle({cid: new_id}, None)
         elif verdict == "ambiguous":
@@ -205,10 +199,9 @@ def _contacts(payload: Any) -> list[dict[str, Any]] | None:
     return [c for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else None
 
 
-def _requested(ids: Any, deleted: set[str], snapshot: pd.DataFrame) -> list[str]:
+def _requested(ids: Any, deleted: set[str], snapshot: Mapping[str, Record]) -> list[str]:
     if ids is None:
-        order = [cid for cid in snapshot.index if cid in deleted]
-        return order + sorted(deleted.difference(snapshot.index))
+        return [cid for cid in snapshot if cid in deleted] + sorted(deleted.difference(snapshot))
     if isinstance(ids, pd.DataFrame):
         if "contact_id" not in ids.columns:
             raise ConfigurationError("ids: pass the IDs (a list or a Series), or a DataFrame with a contact_id column")
@@ -218,7 +211,8 @@ def _requested(ids: Any, deleted: set[str], snapshot: pd.DataFrame) -> list[str]
     return [v if isinstance(v, str) else repr(v) for v in ids]
 
 
-def _load(journal: Journal, run_id: str, settings: Settings) -> tuple[pd.DataFrame, set[str]]:
+def _load(journal: Journal, run_id: str, settings: Settings) -> tuple[JournaledRun, dict[str, Record], set[str]]:
+    """The run, its snapshot's records by contact ID, and the contacts it deleted."""
     record = journal.load_run(run_id)
     if record is None:
         raise RestoreError(f"no run {run_id!r} in the journal {journal.path}")
@@ -231,7 +225,9 @@ def _load(journal: Journal, run_id: str, settings: Settings) -> tuple[pd.DataFra
     if not snapshot.path.exists():
         raise RestoreError(f"the snapshot of run {run_id} is missing: {snapshot.path}")
     deleted = {cid for cid, o in journal.load_outcomes(run_id, DELETE).items() if o.status in ("deleted", "gone")}
-    return read_snapshot(snapshot.path), deleted
+    rows = cast("list[Record]", read_snapshot(snapshot.path).to_dict("records"))  # its columns are strings
+    records = {str(r["contact_id"]): r for r in rows}
+    return record, records, deleted
 
 
 @contextlib.asynccontextmanager
@@ -271,13 +267,14 @@ async def arestore(
     settings = resolve_settings(api_key=api_key, base_url=base_url, journal=journal, **options)
     hooks = _hooks(None, progress, verbose)
     with _open_journal(settings) as opened:
-        snapshot, deleted = _load(opened, run_id, settings)
-        record = opened.load_run(run_id)
-        assert record is not None
+        record, snapshot, deleted = _load(opened, run_id, settings)
         settings = resolve_settings(api_key=settings.api_key, base_url=base_url or record.base_url,
                                     journal=settings.journal_path, **options)
-        requested = _requested(ids, deleted, snapshot)
-        plan = plan_restore(run_id, requested, deleted, snapshot, opened.load_restores(run_id))
+        # The spellings a deletion accepts (upper case, braces, urn:uuid:), normalised the same way.
+        asked = normalise_ids(pd.Series(_requested(ids, deleted, snapshot), dtype=object))
+        requested = [str(v) for v in asked["contact_id"]]
+        journaled = opened.load_restores(run_id)
+        plan = plan_restore(run_id, requested, asked["valid"].tolist(), deleted, snapshot, journaled)
         rows = dict(plan.decided)
         if dry_run or not plan.to_restore:
             rows.update((cid, RowResult("would_restore" if dry_run else "not_sent")) for cid in
@@ -295,7 +292,7 @@ async def arestore(
         restorer: _Restorer | None = None
         try:
             async with _sender(settings, stop, stats) as sender:
-                restorer = _Restorer(run_id, opened, snapshot, sender, hooks, settings.concurrency or 8)
+                restorer = _Restorer(run_id, opened, snapshot, sender, hooks, settings.concurrency or 8, journaled)
                 await restorer.run(plan)
         except asyncio.CancelledError:
             partial = {**rows, **(restorer.rows if restorer else {})}

@@ -8,7 +8,6 @@ create went out. One match: restored. None: sent again. Several: ``unknown``, ne
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,25 +72,22 @@ class RestorePlan:
         return "\n".join(lines)
 
 
-def canonical_uuid(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value.strip()))
-    except ValueError:
-        return None
+def api_id(value: Any) -> str | None:
+    """A contact ID the API returned, spelled as the journal and the snapshot spell IDs."""
+    return value.strip().lower() or None if isinstance(value, str) else None
 
 
-def plan_restore(run_id: str, requested: Sequence[str], deleted: set[str], snapshot: pd.DataFrame,
+def plan_restore(run_id: str, requested: Sequence[str], valid: Sequence[bool], deleted: set[str],
+                 snapshot: Mapping[str, Mapping[str, Any]],
                  journaled: Mapping[str, tuple[str, str | None, float | None]]) -> RestorePlan:
-    """Per requested old ID: refused, already restored, to check, or to create."""
+    """Per requested old ID (normalised by :func:`~leadlex_nb.ids.normalise_ids`, ``valid`` its verdict):
+    refused, already restored, to check, or to create."""
     decided: dict[str, RowResult] = {}
     to_create: list[str] = []
     to_check: list[str] = []
-    for raw in requested:
-        cid = canonical_uuid(raw)
-        if cid is None:
-            decided[raw] = RowResult("refused", None, "invalid_id", "not a contact UUID")
+    for cid, ok in zip(requested, valid, strict=True):
+        if not ok:
+            decided[cid] = RowResult("refused", None, "invalid_id", "not a contact UUID")
             continue
         if cid in decided or cid in to_create or cid in to_check:
             continue
@@ -100,13 +96,13 @@ def plan_restore(run_id: str, requested: Sequence[str], deleted: set[str], snaps
             decided[cid] = RowResult("already_restored", new_id, None, "restored earlier; not created again")
         elif cid not in deleted:
             decided[cid] = RowResult("refused", None, "not_deleted", f"run {run_id} did not delete this contact")
-        elif cid not in snapshot.index:
+        elif cid not in snapshot:
             decided[cid] = RowResult("refused", None, "no_snapshot", "the snapshot has no copy of this contact")
         elif state == "sending":
             to_check.append(cid)
         else:
             to_create.append(cid)
-    sources = Counter(str(snapshot.at[cid, "source"]) for cid in (*to_create, *to_check))
+    sources = Counter(str(snapshot[cid]["source"]) for cid in (*to_create, *to_check))
     return RestorePlan(run_id, len(requested), tuple(to_create), tuple(to_check), decided, dict(sources))
 
 
@@ -130,7 +126,7 @@ def created_ids(payload: Any, records: Sequence[Mapping[str, Any]]) -> list[str]
         return None
     new_ids: list[str] = []
     for contact, record in zip(contacts, records, strict=True):
-        new_id = canonical_uuid(contact.get("id")) if isinstance(contact, dict) else None
+        new_id = api_id(contact.get("id")) if isinstance(contact, dict) else None
         if new_id is None or not _same(contact.get("email"), record.get("email")):
             return None
         new_ids.append(new_id)
@@ -166,7 +162,7 @@ def prove_created(index: Mapping[str, Sequence[Mapping[str, Any]]], record: Mapp
     """("restored", new ID), ("absent", None) or ("ambiguous", None) for one record, from a listing's index."""
     matches = []
     for item in index.get(_match_key(record.get("email"), record.get("full_name")), ()):
-        new_id = canonical_uuid(item.get("id"))
+        new_id = api_id(item.get("id"))
         if new_id is None or new_id in exclude:
             continue
         if not all(_same(item.get(listed_name), record.get(name)) for name, listed_name in _LISTED.items()):
@@ -181,11 +177,10 @@ def prove_created(index: Mapping[str, Sequence[Mapping[str, Any]]], record: Mapp
 
 
 def result_frame(requested: Sequence[str], rows: Mapping[str, RowResult]) -> pd.DataFrame:
-    """One row per requested ID, in the order asked."""
+    """One row per requested ID (normalised), in the order asked."""
     records = []
-    for raw in requested:
-        cid = canonical_uuid(raw) or raw
-        row = rows.get(cid) or rows.get(raw) or RowResult("not_sent", None, None, "not sent")
+    for cid in requested:
+        row = rows.get(cid) or RowResult("not_sent", None, None, "not sent")
         records.append({"contact_id": cid, "new_contact_id": row.new_contact_id, "status": row.status,
                         "error_code": row.error_code, "error_message": row.error_message,
                         "request_id": row.request_id})

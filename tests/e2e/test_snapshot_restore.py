@@ -130,17 +130,17 @@ def test_restoring_twice_never_creates_twice_and_a_contact_never_deleted_is_refu
         assert resumed.attrs["leadlex"]["snapshot"] == deleted.attrs["leadlex"]["snapshot"] is not None
         first = _restore(sandbox, key, run_id, journal, ids=ids[:10])
         assert (first["status"] == "restored").all()
-        asked = [*ids[:20], ids[300], "not-a-uuid"]
+        asked = [*ids[:20], ids[300], "not-a-uuid", "{" + ids[20].upper() + "}"]  # spelled as a delete accepts
         second = _restore(sandbox, key, run_id, journal, ids=asked)
         statuses = dict(zip(second["contact_id"], second["status"].astype(str), strict=True))
         assert [statuses[c] for c in ids[:10]] == ["already_restored"] * 10
         assert list(second["new_contact_id"][:10]) == list(first["new_contact_id"])
-        assert [statuses[c] for c in ids[10:20]] == ["restored"] * 10
+        assert [statuses[c] for c in ids[10:21]] == ["restored"] * 11
         refused = second.set_index("contact_id").loc[[ids[300], "not-a-uuid"]]
         assert list(refused["status"]) == ["refused", "refused"]
         assert list(refused["error_code"]) == ["not_deleted", "invalid_id"]
         third = _restore(sandbox, key, run_id, journal)
-        assert Counter(third["status"].astype(str)) == {"already_restored": 20, "restored": 80}
+        assert Counter(third["status"].astype(str)) == {"already_restored": 21, "restored": 79}
         assert len(sandbox.existing_ids()) == 500
 
 

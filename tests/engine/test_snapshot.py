@@ -10,6 +10,7 @@ import pytest
 
 from leadlex_nb.config import resolve_settings
 from leadlex_nb.errors import ConfigurationError
+from leadlex_nb.ids import normalise_ids
 from leadlex_nb.restore_plan import created_ids, index_listing, plan_restore, prove_created, result_frame
 from leadlex_nb.snapshot import (
     create_item,
@@ -106,8 +107,9 @@ def test_a_listed_record_restores_only_what_the_listing_showed() -> None:
 
 
 def test_a_restore_plan_refuses_what_the_run_did_not_delete_and_skips_what_is_restored() -> None:
-    snapshot = pd.DataFrame({"contact_id": [A, B], "source": ["export", "get"]}, index=[A, B])
-    plan = plan_restore("run", [A, B, C, "junk", A.upper()], {A, B, C}, snapshot,
+    snapshot = {A: {"contact_id": A, "source": "export"}, B: {"contact_id": B, "source": "get"}}
+    asked = normalise_ids(pd.Series([A, B, C, "junk", A.upper()], dtype=object))
+    plan = plan_restore("run", asked["contact_id"].tolist(), asked["valid"].tolist(), {A, B, C}, snapshot,
                         {A: ("restored", C, 1.0), B: ("sending", None, 2.0)})
     assert plan.to_create == () and plan.to_check == (B,) and plan.sources == {"get": 1}
     assert plan.decided[A].status == "already_restored" and plan.decided[A].new_contact_id == C
