@@ -296,6 +296,10 @@ async def arestore(
                 await restorer.run(plan)
         except asyncio.CancelledError:
             partial = {**rows, **(restorer.rows if restorer else {})}
+            in_flight = RowResult("unknown", "interrupted", "sent, and the restore was interrupted before its answer: "
+                                  "created perhaps; restore again to look it up")
+            for cid in restorer.sent_at if restorer else ():
+                partial.setdefault(cid, in_flight)  # a create that went out may have run: never "not_sent"
             raise RunInterrupted(f"restore of run {run_id} interrupted; restore again to finish it (contacts "
                                  "already created are looked up, never created twice)",
                                  result=_finish(requested, partial, run_id, stats), run_id=run_id) from None

@@ -6,6 +6,7 @@ before the deletion; faults on the create endpoint (lost answers, 5xx) must crea
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from pathlib import Path
@@ -248,3 +249,30 @@ def test_the_snapshots_export_settles_unresolved_ids_one_by_one(tmp_path: Path) 
     by_id = result.set_index("contact_id")
     assert set(by_id.loc[existing, "status"]) == {"deleted"}  # the unresolved ones too: the export found them
     assert set(by_id.loc[missing, "status"]) == {"not_found"}  # a complete export did not hold them
+
+
+async def test_an_interrupted_restore_says_unknown_for_what_went_out_and_restoring_again_creates_nothing_twice(
+        tmp_path: Path) -> None:
+    journal = tmp_path / "journal.sqlite3"
+    with Sandbox(seed_contacts=1200) as sandbox:
+        key = sandbox.create_key()
+        ids = sorted(sandbox.existing_ids())[:1000]
+        run_id = (await pd.DataFrame({"contact_id": ids}).leadlex.abulk_delete(
+            "contact_id", api_key=key, base_url=sandbox.base_url, journal=journal, progress=False, verbose=False,
+            confirm=False)).attrs["leadlex"]["run_id"]
+        sandbox.set_faults(Faults(latency=1.0, paths=("/v1/contacts/bulk",)))  # the creates are in flight a while
+        task = asyncio.ensure_future(leadlex_nb.arestore(run_id, api_key=key, journal=journal, confirm=False,
+                                                         progress=False, verbose=False))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(leadlex_nb.RunInterrupted) as interrupted:
+            await task
+        partial = interrupted.value.result
+        assert partial is not None and set(partial["status"].astype(str)) == {"unknown"}
+        await asyncio.sleep(1.0)  # the server finishes what it was given
+        sandbox.set_faults(None)
+        again = await leadlex_nb.arestore(run_id, api_key=key, journal=journal, confirm=False, progress=False,
+                                          verbose=False)
+        assert (again["status"] == "restored").all()
+        emails = Counter(c["email"] for c in sandbox.contacts())
+        assert len(sandbox.contacts()) == 1200 and set(emails.values()) == {1}
