@@ -51,6 +51,7 @@ Group = Literal["proven", "unresolved"]
 MAX_KEY_LENGTH: Final[int] = 255
 _KEY_PART: Final = re.compile(r"[A-Za-z0-9._:-]+")
 _HASH_LENGTH: Final = 12
+_KEY_DOMAIN: Final = "leadlex-nb/key/v1"
 
 
 def make_batches(ids: Sequence[str], size: int = MAX_BATCH_SIZE) -> list[tuple[str, ...]]:
@@ -73,29 +74,48 @@ def idempotency_key(run_id: str, phase: str, batch_index: int, ids: Sequence[str
     or phase containing ``-``) gets another key, and the server never answers it with the replay
     of a different request.
     """
+    return _idempotency_key(run_id, phase, batch_index, _json(list(_as_tuple(ids))))
+
+
+def request_body(ids: Sequence[str], dry_run: bool) -> bytes:
+    """The exact bytes of one bulk-delete request: compact JSON, ASCII, fixed key order."""
+    return _request_body(_json(_checked_ids(ids)), dry_run)
+
+
+def _idempotency_key(run_id: str, phase: str, batch_index: int, ids_json: str) -> str:
     for name, part in (("run_id", run_id), ("phase", phase)):
         if not isinstance(part, str) or not _KEY_PART.fullmatch(part):
             raise ValueError(f"{name} must be non-empty ASCII letters, digits or ._:- ; got {part!r}")
     if isinstance(batch_index, bool) or not isinstance(batch_index, int) or batch_index < 0:
         raise ValueError(f"batch_index must be a non-negative int, got {batch_index!r}")
-    digest = _sha256("leadlex-nb/key/v1", [run_id, phase, batch_index, list(_as_tuple(ids))])
+    # The text _sha256 hashes, [domain, [run_id, phase, batch_index, ids]], around the IDs' JSON that
+    # the body holds too: a batch's IDs are encoded once.
+    head = _json([_KEY_DOMAIN, [run_id, phase, batch_index]])
+    digest = hashlib.sha256(f"{head[:-2]},{ids_json}]]".encode("ascii")).hexdigest()
     key = f"lnb-{run_id}-{phase}-{batch_index}-{digest[:_HASH_LENGTH]}"
     if len(key) > MAX_KEY_LENGTH:
         raise ValueError(f"idempotency key would be {len(key)} characters; shorten run_id or phase")
     return key
 
 
-def request_body(ids: Sequence[str], dry_run: bool) -> bytes:
-    """The exact bytes of one bulk-delete request: compact JSON, ASCII, fixed key order."""
+def _request_body(ids_json: str, dry_run: bool) -> bytes:
     if not isinstance(dry_run, bool):
         raise TypeError(f"dry_run must be a bool, got {dry_run!r}")
+    # json.dumps({"contact_ids": ids, "dry_run": dry_run}) with compact separators, spelled out.
+    return f'{{"contact_ids":{ids_json},"dry_run":{_json(dry_run)}}}'.encode("ascii")
+
+
+def _checked_ids(ids: Sequence[str]) -> list[str]:
     items = _as_tuple(ids)
     if not 1 <= len(items) <= MAX_BATCH_SIZE:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH_SIZE} IDs, got {len(items)}")
     if not all(map(isinstance, items, repeat(str))):  # map runs in C: no generator frame per ID
         raise TypeError("contact IDs must be strings")
-    payload = {"contact_ids": list(items), "dry_run": dry_run}
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return list(items)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
 @dataclass(frozen=True)
@@ -138,17 +158,13 @@ def build_batches(
     if isinstance(start_index, bool) or not isinstance(start_index, int) or start_index < 0:
         raise ValueError(f"start_index must be a non-negative int, got {start_index!r}")
     key_phase = phase if key_round is None else f"{phase}.{key_round}"
-    return [
-        Batch(
-            index=start_index + offset,
-            phase=phase,
-            ids=chunk,
-            idempotency_key=idempotency_key(run_id, key_phase, start_index + offset, chunk),
-            body=request_body(chunk, phase != DELETE),
-            group=group,
-        )
-        for offset, chunk in enumerate(make_batches(ids, size))
-    ]
+    batches = []
+    for offset, chunk in enumerate(make_batches(ids, size)):
+        ids_json = _json(_checked_ids(chunk))
+        batches.append(Batch(index=start_index + offset, phase=phase, ids=chunk,
+                             idempotency_key=_idempotency_key(run_id, key_phase, start_index + offset, ids_json),
+                             body=_request_body(ids_json, phase != DELETE), group=group))
+    return batches
 
 
 def deletion_batches(run_id: str, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome], *,
@@ -175,5 +191,4 @@ def _as_tuple(ids: Iterable[str]) -> tuple[str, ...]:
 
 def _sha256(domain: str, value: object) -> str:
     # JSON keeps item boundaries unambiguous; the domain keeps fingerprints and keys apart.
-    encoded = json.dumps([domain, value], separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+    return hashlib.sha256(_json([domain, value]).encode("ascii")).hexdigest()

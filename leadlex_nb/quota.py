@@ -6,6 +6,7 @@ logs instead of guessing.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,6 +129,7 @@ def _parse_count(value: str | None) -> int | None:
     return number if number >= 0 else None
 
 
+@functools.lru_cache(maxsize=8)  # a Date header repeats on every answer within its second
 def _parse_http_date(value: str | None) -> float | None:
     if value is None:
         return None

@@ -25,6 +25,9 @@ def settle_rows(
     unsent_reason: str,
 ) -> pd.DataFrame:
     """The result frame. ``in_flight`` maps the IDs of batches sent but unanswered to their batch."""
+    unsent = "run stopped before this ID was sent" if stopped or interrupted else None
+    if not plan and not delete_outcomes:  # a dry run: its outcomes as they are, not a copy of a million
+        return build_result_frame(ids, dry_outcomes, unsent_status="not_sent", unsent_reason=unsent)
     outcomes: dict[str, Outcome] = {**dry_outcomes, **delete_outcomes}
     reason = f"run stopped: {stopped}" if stopped else unsent_reason
     if interrupted:
@@ -47,5 +50,4 @@ def settle_rows(
             if status not in not_sent:
                 not_sent[status] = Outcome("not_sent", None, f"{reason} (dry run: {status})" if dry else reason)
             outcomes[cid] = not_sent[status]
-    unsent = "run stopped before this ID was sent" if stopped or interrupted else None
     return build_result_frame(ids, outcomes, unsent_status="not_sent", unsent_reason=unsent)
