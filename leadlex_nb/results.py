@@ -238,7 +238,7 @@ def _strings(values: npt.NDArray[np.object_]) -> ExtensionArray:
     """``"string"`` values of an array holding only ``str`` and ``None``: stored by pyarrow directly when
     ``"string"`` is, which is several times faster than pandas' own checks at a million rows."""
     if TEXT_DTYPE.storage == "pyarrow":
-        import pyarrow as pa  # installed: pandas chose it
+        import pyarrow as pa  # type: ignore[import-untyped]  # installed: pandas chose it
 
         try:
             # The system allocator: pyarrow's default one spends 0.3 s of system time setting up the
