@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -17,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from leadlex_nb.sandbox import Faults, Profile, Sandbox
+from leadlex_nb.sandbox import Profile
 
+ROOT = Path(__file__).resolve().parent.parent
 BULK_DELETE_PATH = "/v1/contacts/bulk-delete"
 BATCH = 500  # the API's maximum IDs per bulk-delete call
 
@@ -80,15 +83,64 @@ def ideal_seconds(requests: int, per_window: int = HIDDEN_PER_WINDOW, window_s: 
     return (math.ceil(requests / per_window) - 1) * window_s + latency_s
 
 
-def hidden_window_sandbox(seed_contacts: int, fault_seed: int) -> Sandbox:
-    """A fresh, started sandbox with the same contacts (same seed) and latency draws for every contender."""
-    sandbox = Sandbox(seed_contacts=seed_contacts, profile=HIDDEN_PROFILE, seed=1).start()
-    sandbox.set_faults(Faults(latency=LATENCY_S, latency_jitter=LATENCY_JITTER_S, seed=fault_seed))
-    return sandbox
+class ServerProcess:
+    """A sandbox in a process of its own (:mod:`benchmarks.server_child`): its CPU and GIL are not the
+    client's, as a real server's are not. ``ids`` are its contacts; ``bulk_delete_log`` is read once it
+    has stopped. Holds the API key: pass it to clients, never print it."""
+
+    def __init__(self, seed_contacts: int, workdir: Path, *, hidden: bool = False,
+                 fault_seed: int | None = None) -> None:
+        self._ids_file, self._log_file = workdir / "ids.csv", workdir / "log.json"
+        command = [sys.executable, "-m", "benchmarks.server_child", "--seed-contacts", str(seed_contacts),
+                   "--ids-file", str(self._ids_file), "--log-file", str(self._log_file)]
+        command += ["--hidden"] if hidden else []
+        command += [] if fault_seed is None else ["--fault-seed", str(fault_seed)]
+        self._process = subprocess.Popen(command, cwd=ROOT, env=child_env(), stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+        assert self._process.stdout is not None
+        found: dict[str, str] = {}
+        while len(found) < 2:
+            line = self._process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the sandbox process ended before serving (exit {self._process.wait()})")
+            name, _, value = line.strip().partition("=")
+            found[name] = value
+        self.env = found  # LEADLEX_BASE_URL and LEADLEX_API_KEY
+        self.base_url, self.api_key = found["LEADLEX_BASE_URL"], found["LEADLEX_API_KEY"]
+
+    @property
+    def ids_file(self) -> Path:
+        return self._ids_file
+
+    def ids(self) -> list[str]:
+        ids: list[str] = pd.read_csv(self._ids_file, dtype={"contact_id": "str"})["contact_id"].tolist()
+        return ids
+
+    def stop(self) -> None:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        if not self._process.stdin.closed:
+            self._process.stdin.close()  # the sandbox process serves until its stdin closes
+            self._process.wait(timeout=60)
+            self._process.stdout.close()
+
+    def bulk_delete_log(self) -> list[dict[str, Any]]:
+        """The server's bulk-delete requests, in arrival order (after :meth:`stop`)."""
+        entries: list[dict[str, Any]] = json.loads(self._log_file.read_text())
+        return entries
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
-def bulk_delete_log(sandbox: Sandbox) -> list[dict[str, Any]]:
-    return [e for e in sandbox.execution_log() if e["path"] == BULK_DELETE_PATH]
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a benchmark's child process: this checkout importable, plus ``extra``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(extra or {})
+    return env
 
 
 def count_429(entries: Iterable[dict[str, Any]]) -> int:

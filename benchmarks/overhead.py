@@ -9,7 +9,6 @@ the bodies) and a plain aiohttp client sending the same bodies. Clients are inte
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Scale, median
+from benchmarks.common import ROOT, Scale, ServerProcess, child_env, median
 
-ROOT = Path(__file__).resolve().parent.parent
 MODES = ("floor", "aiohttp", "leadlex")
 # Targets per 1M IDs for the client's own work.
 TARGET_CPU_S_PER_1M = 3.0
@@ -30,31 +28,9 @@ TARGET_JOURNAL_BYTES_PER_ID = 40.0
 REPEAT_ONLY_UNDER_S = 60.0
 
 
-def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(extra or {})
-    return env
-
-
-def _start_server(ids: int, ids_file: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.server_child", "--seed-contacts", str(ids), "--ids-file", str(ids_file)],
-        cwd=ROOT, env=_child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None
-    found: dict[str, str] = {}
-    while len(found) < 2:
-        line = server.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the sandbox process ended before serving (exit {server.wait()})")
-        name, _, value = line.strip().partition("=")
-        found[name] = value
-    return server, found  # holds the API key: passed to the clients in their environment only
-
-
 def _run_client(mode: str, ids_file: Path, server_env: dict[str, str]) -> dict[str, Any]:
     done = subprocess.run([sys.executable, "-m", "benchmarks.client_child", mode, "--ids-file", str(ids_file)],
-                          cwd=ROOT, env=_child_env(server_env), capture_output=True, text=True, timeout=900)
+                          cwd=ROOT, env=child_env(server_env), capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"client {mode} failed (exit {done.returncode}): {done.stderr[-2000:]}")
     report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -62,31 +38,25 @@ def _run_client(mode: str, ids_file: Path, server_env: dict[str, str]) -> dict[s
 
 
 def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadlex-bench-ids-") as directory:
-        return _measure_with_ids_in(Path(directory) / "ids.csv", scale, progress)
+    with tempfile.TemporaryDirectory(prefix="leadlex-bench-ids-") as directory, \
+            ServerProcess(scale.overhead_ids, Path(directory)) as server:
+        return _measure_against(server, scale, progress)
 
 
-def _measure_with_ids_in(ids_file: Path, scale: Scale, progress: Callable[[str], None]) -> dict[str, Any]:
-    server, server_env = _start_server(scale.overhead_ids, ids_file)
+def _measure_against(server: ServerProcess, scale: Scale, progress: Callable[[str], None]) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     too_slow_to_repeat: set[str] = set()
-    try:
-        for repeat in range(scale.overhead_repeats):
-            for mode in MODES:
-                if mode in too_slow_to_repeat:
-                    continue
-                report = _run_client(mode, ids_file, server_env)
-                report["repeat"] = repeat
-                runs.append(report)
-                if report["work_wall_s"] > REPEAT_ONLY_UNDER_S:
-                    too_slow_to_repeat.add(mode)
-                progress(f"  B[{repeat}] {mode}: {report['work_cpu_s']:.2f} CPU-s work, "
-                         f"{report['peak_rss_mb']:.0f} MB peak, {report['work_wall_s']:.1f} s wall")
-    finally:
-        assert server.stdin is not None and server.stdout is not None
-        server.stdin.close()  # the sandbox process serves until its stdin closes
-        server.wait(timeout=60)
-        server.stdout.close()
+    for repeat in range(scale.overhead_repeats):
+        for mode in MODES:
+            if mode in too_slow_to_repeat:
+                continue
+            report = _run_client(mode, server.ids_file, server.env)
+            report["repeat"] = repeat
+            runs.append(report)
+            if report["work_wall_s"] > REPEAT_ONLY_UNDER_S:
+                too_slow_to_repeat.add(mode)
+            progress(f"  B[{repeat}] {mode}: {report['work_cpu_s']:.2f} CPU-s work, "
+                     f"{report['peak_rss_mb']:.0f} MB peak, {report['work_wall_s']:.1f} s wall")
     return summarise(runs, scale.overhead_ids)
 
 

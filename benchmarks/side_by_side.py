@@ -1,6 +1,7 @@
 """Section A: the same job under a hidden 20-per-second window, five clients side by side.
 
-Every contender gets a fresh sandbox with the same contacts and the same latency draws (50 ± 20 ms)
+Every contender gets a fresh sandbox, in a process of its own (its CPU and GIL are not the client's,
+as a real server's are not), with the same number of contacts and the same latency draws (50 ± 20 ms),
 and does the same work: a dry run over every ID, then the deletion (2 × N/500 requests). The
 reference clients (a, b) make the dry run a pass of their own, so both sides send the same requests;
 leadlex-nb's delete phase is timed from its confirmation callback to its return. Contenders are
@@ -10,9 +11,11 @@ shows as a figure (and, once seen, is not repeated).
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,18 +23,16 @@ import pandas as pd
 import leadlex_nb  # noqa: F401  (registers the accessor)
 from benchmarks.common import (
     Scale,
+    ServerProcess,
     Stopwatch,
-    bulk_delete_log,
     count_429,
     fresh_journal,
-    hidden_window_sandbox,
     ideal_seconds,
     median,
     requests_for,
 )
 from benchmarks.contenders import gather_all, reference_loop
 from leadlex_nb import LeadLexError, RateLimit, StopSignal
-from leadlex_nb.sandbox import Sandbox
 
 REFERENCE = {"a": ("reference page loop (requests, 1 s sleep on 429)", reference_loop),
              "b": ("asyncio.gather + aiohttp, no pacing, 1 s retry", gather_all)}
@@ -41,25 +42,24 @@ LEADLEX = {"c": ("leadlex-nb, plan=RateLimit(20, 1.0)", {"plan": RateLimit(20, 1
 CONTENDERS = {**{k: v[0] for k, v in REFERENCE.items()}, **{k: v[0] for k, v in LEADLEX.items()}}
 
 
-def _phase_figures(sandbox: Sandbox, boundary: float) -> dict[str, int]:
-    log = bulk_delete_log(sandbox)
+def _phase_figures(log: list[dict[str, Any]], boundary: float) -> dict[str, int]:
     delete = [e for e in log if e["at"] >= boundary]
     return {"requests_total": len(log), "requests_delete": len(delete),
             "rate_limited_total": count_429(log), "rate_limited_delete": count_429(delete),
             "deleted_on_server": sum(len(e.get("deleted_ids") or ()) for e in log)}
 
 
-def _run_reference(key: str, sandbox: Sandbox, ids: list[str]) -> dict[str, Any]:
+def _run_reference(key: str, sandbox: ServerProcess, ids: list[str]) -> dict[str, Any]:
     send = REFERENCE[key][1]
     with Stopwatch() as total:
         send(ids, sandbox.base_url, sandbox.api_key, dry_run=True)
         boundary = time.time()
         delete = send(ids, sandbox.base_url, sandbox.api_key, dry_run=False)
     return {"total_s": total.seconds, "delete_s": delete.seconds, "stalled": False,
-            "client_rate_limited": delete.rate_limited, **_phase_figures(sandbox, boundary)}
+            "client_rate_limited": delete.rate_limited, "boundary": boundary}
 
 
-def _run_leadlex(key: str, sandbox: Sandbox, ids: list[str], cap_s: float) -> dict[str, Any]:
+def _run_leadlex(key: str, sandbox: ServerProcess, ids: list[str], cap_s: float) -> dict[str, Any]:
     confirmed: list[tuple[float, float]] = []  # (perf_counter, wall clock) when the delete phase starts
 
     def confirm(plan: Any) -> bool:
@@ -90,7 +90,7 @@ def _run_leadlex(key: str, sandbox: Sandbox, ids: list[str], cap_s: float) -> di
     return {"total_s": total.seconds, "delete_s": delete_s, "stalled": stalled,
             "client_requests": report["requests"], "client_rate_limited": report["rate_limited"],
             "statuses": {k: int(v) for k, v in result["status"].value_counts().items() if v},
-            **_phase_figures(sandbox, boundary)}
+            "boundary": boundary}
 
 
 def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -101,10 +101,12 @@ def measure(scale: Scale, progress: Callable[[str], None] = print) -> dict[str, 
         for key in CONTENDERS:
             if key in stalled:
                 continue
-            with hidden_window_sandbox(ids_n, fault_seed=100 + repeat) as sandbox:
-                ids = sorted(sandbox.existing_ids())
-                row = (_run_reference(key, sandbox, ids) if key in REFERENCE
-                       else _run_leadlex(key, sandbox, ids, scale.stall_cap_s))
+            with tempfile.TemporaryDirectory(prefix="leadlex-bench-a-") as workdir:
+                with ServerProcess(ids_n, Path(workdir), hidden=True, fault_seed=100 + repeat) as sandbox:
+                    ids = sorted(sandbox.ids())
+                    row = (_run_reference(key, sandbox, ids) if key in REFERENCE
+                           else _run_leadlex(key, sandbox, ids, scale.stall_cap_s))
+                row.update(_phase_figures(sandbox.bulk_delete_log(), row.pop("boundary")))
             row.update(contender=key, repeat=repeat)
             runs.append(row)
             if row["stalled"]:
