@@ -34,7 +34,7 @@ from leadlex_nb.defaults import (
 )
 from leadlex_nb.errors import ConfigurationError
 from leadlex_nb.hooks import Confirm, Hooks, StopSignal
-from leadlex_nb.ids import normalise_ids
+from leadlex_nb.ids import normalise_with_texts
 from leadlex_nb.journal import Journal
 from leadlex_nb.resume import load_resume_point
 from leadlex_nb.retry import RetryPolicy
@@ -127,9 +127,9 @@ async def abulk_delete(
         journal=journal, snapshot=snapshot,
     )
     hooks = _hooks(_confirm_hook(confirm, dry_run), progress, verbose, stop)
-    ids = normalise_ids(values)
+    ids, texts = normalise_with_texts(values)
     with _open_journal(settings) as opened:
-        return await Run(settings, ids, dry_run=dry_run, hooks=hooks, journal=opened).execute()
+        return await Run(settings, ids, dry_run=dry_run, hooks=hooks, journal=opened, texts=texts).execute()
 
 
 def bulk_delete(values: pd.Series, **options: Any) -> pd.DataFrame:

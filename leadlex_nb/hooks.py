@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
+from leadlex_nb.outcome_table import OutcomeTable
 from leadlex_nb.plan import Batch, plan_fingerprint
 from leadlex_nb.quota import QuotaInfo
 from leadlex_nb.results import Outcome, Status, build_result_frame
@@ -87,7 +88,10 @@ class PlanSummary:
            batches: Sequence[Batch], quota: QuotaInfo, *, notes: Sequence[str] = (), with_rows: bool = False,
            snapshot: SnapshotPlan | None = None) -> PlanSummary:
         """The summary of a deletion plan; its fingerprint is taken from the very batches that will be sent."""
-        counts = Counter(dry_outcomes[cid].status if cid in dry_outcomes else "not_sent" for cid in unique)
+        if isinstance(dry_outcomes, OutcomeTable) and dry_outcomes.ids == unique:
+            counts = dry_outcomes.status_counts()  # by column: no lookup per ID
+        else:
+            counts = Counter(dry_outcomes[cid].status if cid in dry_outcomes else "not_sent" for cid in unique)
         return cls(
             run_id=run_id, rows=len(ids), unique_ids=len(unique),
             counts={s: counts[s] for s in PLAN_STATUSES if counts[s]},

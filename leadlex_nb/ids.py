@@ -17,6 +17,7 @@ as one byte matrix (one ``uint8`` per character) in numpy: about 1.3 CPU-s per m
 from __future__ import annotations
 
 import decimal
+import operator
 import reprlib
 import uuid
 from collections.abc import Callable
@@ -26,11 +27,13 @@ from typing import Any, Final, cast
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 __all__ = [
     "ID_COLUMNS",
     "UUID_PATTERN",
     "normalise_ids",
+    "normalise_with_texts",
     "unique_valid_ids",
 ]
 
@@ -80,6 +83,13 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
     the caller can see exactly what was refused; ``invalid_reason`` says why. ``duplicate`` marks
     the second and later rows of a canonical ID: the ID is sent once and its outcome shared.
     """
+    return normalise_with_texts(values)[0]
+
+
+def normalise_with_texts(values: pd.Series) -> tuple[pd.DataFrame, ExtensionArray | None]:
+    """:func:`normalise_ids`, and ``values``' own pyarrow-backed text array when each row's text in
+    the frame is its input text unchanged (IDs given in canonical spelling, the usual case): a result
+    can then share those bytes instead of building a million strings' worth again."""
     if not isinstance(values, pd.Series):
         raise TypeError(f"normalise_ids expects a pandas Series, not {type(values).__name__}")
     raw: _Objects = values.to_numpy(dtype=object)  # a categorical gives its values, NaN where missing
@@ -105,8 +115,12 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
     duplicate = np.zeros(n, dtype=bool)
     duplicate[valid] = pd.Series(contact_id[valid], dtype=object).duplicated().to_numpy()
 
+    texts = None
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow" \
+            and all(map(operator.is_, canonical[ok], raw[strings[ok]])):  # nothing re-spelled (identity, in C)
+        texts = values.array
     index = values.index  # explicit object Series: pandas 3 would otherwise infer its string dtype
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "contact_id": pd.Series(contact_id, index=index, dtype=object),
             "valid": pd.Series(valid, index=index, dtype=bool),
@@ -115,6 +129,7 @@ def normalise_ids(values: pd.Series) -> pd.DataFrame:
         },
         index=index,
     )
+    return frame, texts
 
 
 def unique_valid_ids(frame: pd.DataFrame) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Final, Literal
 
+from leadlex_nb.outcome_table import OutcomeTable
 from leadlex_nb.results import Outcome
 
 __all__ = [
@@ -170,9 +171,12 @@ def build_batches(
 def deletion_batches(run_id: str, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome], *,
                      size: int = MAX_BATCH_SIZE) -> list[Batch]:
     """The deletion plan: what the dry run found deletable, proven first, then the unresolved."""
-    status = {cid: o.status for cid, o in dry_outcomes.items()}
-    proven = [cid for cid in unique if status.get(cid) == "would_delete"]
-    unproven = [cid for cid in unique if status.get(cid) == "unresolved"]
+    if isinstance(dry_outcomes, OutcomeTable) and dry_outcomes.ids == unique:  # by column, in C
+        proven, unproven = dry_outcomes.ids_with_status("would_delete"), dry_outcomes.ids_with_status("unresolved")
+    else:
+        status = {cid: o.status for cid, o in dry_outcomes.items()}
+        proven = [cid for cid in unique if status.get(cid) == "would_delete"]
+        unproven = [cid for cid in unique if status.get(cid) == "unresolved"]
     batches = build_batches(run_id, DELETE, proven, size=size, group="proven")
     return batches + build_batches(run_id, DELETE, unproven, size=size, start_index=len(batches), group="unresolved")
 

@@ -69,6 +69,7 @@ STATUS_DTYPE: Final = pd.CategoricalDtype(categories=list(STATUSES), ordered=Fal
 """The ``status`` column's dtype: all nine categories, even when a run uses fewer."""
 
 TEXT_DTYPE: Final = pd.StringDtype()
+_ARROW_TEXT: Final = TEXT_DTYPE.storage == "pyarrow"
 """``contact_id``, ``error_code``, ``error_message``, ``request_id``: ``"string"``, empty cells ``pd.NA``
 (stored as pandas chooses: in pyarrow when it is installed, as ``read_parquet`` gives it back)."""
 
@@ -108,6 +109,7 @@ def build_result_frame(
     *,
     unsent_status: Status = "not_sent",
     unsent_reason: str | None = None,
+    texts: ExtensionArray | None = None,
 ) -> pd.DataFrame:
     """One row per row of ``ids`` (the :func:`~leadlex_nb.ids.normalise_ids` frame), index kept.
 
@@ -116,26 +118,24 @@ def build_result_frame(
     Outcomes for IDs that are not in ``ids`` are ignored: they cannot belong to any row.
     An invalid row's ``contact_id`` is the raw value as text (``str(value)``; ``42`` gives ``"42"``),
     or ``pd.NA`` where it is missing (``None``, ``NaN``, ``NaT``, ``pd.NA``).
+    ``texts``: the input's text array from :func:`~leadlex_nb.ids.normalise_with_texts`, which then is
+    the ``contact_id`` column, shared rather than copied.
     """
     missing = [column for column in ID_COLUMNS if column not in ids.columns]
     if missing:
         raise ValueError(f"ids lacks the column(s) {missing}; pass the frame from normalise_ids")
     _check_status(unsent_status)
 
-    # A small table, one row per distinct Outcome object plus a last row for "no outcome". A batch's
-    # IDs share one object, so the table has a row or two per batch. Each valid row finds its outcome
-    # by one dict lookup in C (the frame's IDs are the outcomes' own key objects, hashes cached) and
-    # its table row by the object's identity: never a Python loop per input row.
+    # A small table, one row per distinct Outcome object plus a last row for "no outcome": a batch's
+    # IDs share one object, so the table has a row or two per batch, and each valid row finds its
+    # table row without a Python loop per input row.
     valid = ids["valid"].to_numpy(dtype=bool)
     invalid = np.flatnonzero(~valid)
     contact_id = ids["contact_id"].to_numpy(dtype=object, copy=len(invalid) > 0)  # written below only then
-    found = list(map(outcomes.get, contact_id[valid] if len(invalid) else contact_id)) if outcomes \
-        else [None] * (len(valid) - len(invalid))
-    record_of_row, distinct = pd.factorize(np.fromiter(map(id, found), dtype=np.int64, count=len(found)))
-    by_identity = dict(zip(map(id, found), found, strict=True))
-    del found  # a million references: gone before the columns are built
     unsent = Outcome(unsent_status, None, unsent_reason)
-    records = [*(by_identity[key] or unsent for key in distinct.tolist()), unsent]
+    distinct, record_of_row = _records(ids, contact_id, valid, invalid, outcomes)
+    records = [*(unsent if outcome is None else outcome for outcome in distinct), unsent]
+    record_of_row[record_of_row < 0] = len(records) - 1
     statuses = list(map(attrgetter("status"), records))
     unknown = set(statuses).difference(STATUSES)
     if unknown:
@@ -151,22 +151,23 @@ def build_result_frame(
     where[valid] = record_of_row
     del record_of_row
     status = table_status[where]
-    error_code = table_code.take(where)  # a take from the small table: no per-row validation
-    error_message = table_message.take(where)
+    error_code = _take(table_code, where)  # a take from the small table: no per-row validation
+    error_message = _take(table_message, where)
     if len(invalid):
-        raw = contact_id[invalid]
-        contact_id[invalid] = [None if gap else _text(value) for value, gap in zip(raw, pd.isna(raw), strict=True)]
+        if texts is None:
+            raw = contact_id[invalid]
+            contact_id[invalid] = [None if gap else _text(value) for value, gap in zip(raw, pd.isna(raw), strict=True)]
         status[invalid] = _CODE["invalid"]
         error_code[invalid] = INVALID_ID
         error_message[invalid] = _texts(ids["invalid_reason"].to_numpy(dtype=object)[invalid])
-    request_id = table_request.take(where)
+    request_id = _take(table_request, where)
     batch = table_batch[where]
     attempts = table_attempts[where]
     del where
 
     index = ids.index
     columns = {
-        "contact_id": pd.Series(_strings(contact_id), index=index, copy=False),
+        "contact_id": pd.Series(_strings(contact_id) if texts is None else _shared(texts), index=index, copy=False),
         "status": pd.Series(pd.Categorical.from_codes(status, dtype=STATUS_DTYPE), index=index),
         "error_code": pd.Series(error_code, index=index, copy=False),
         "error_message": pd.Series(error_message, index=index, copy=False),
@@ -176,6 +177,49 @@ def build_result_frame(
         "duplicate": pd.Series(ids["duplicate"].to_numpy(dtype=bool, copy=True), index=index, copy=False),
     }
     return pd.DataFrame(columns, index=index, copy=False)  # every column is a new array already
+
+
+def _records(ids: pd.DataFrame, contact_id: npt.NDArray[np.object_], valid: npt.NDArray[np.bool_],
+             invalid: npt.NDArray[np.intp], outcomes: Mapping[str, Outcome]
+             ) -> tuple[list[Outcome | None], npt.NDArray[np.intp]]:
+    """The distinct outcomes (None: no outcome) and, per valid row, its position among them (-1: none)."""
+    from leadlex_nb.outcome_table import OutcomeTable  # it builds on Outcome: imported once both exist
+
+    if isinstance(outcomes, OutcomeTable):
+        rank = _ranks_of_valid_rows(contact_id, valid, ids["duplicate"].to_numpy(dtype=bool), outcomes.ids)
+        if rank is not None:
+            table, row_of_rank = outcomes.rows()
+            return list(table), row_of_rank[rank].astype(np.intp)
+    # Each valid row finds its outcome by one dict lookup in C (the frame's IDs are the outcomes' own
+    # key objects, hashes cached) and its record by the object's identity.
+    found = list(map(outcomes.get, contact_id[valid] if len(invalid) else contact_id)) if outcomes \
+        else [None] * (len(valid) - len(invalid))
+    record_of_row, identities = pd.factorize(np.fromiter(map(id, found), dtype=np.int64, count=len(found)))
+    by_identity = dict(zip(map(id, found), found, strict=True))
+    return [by_identity[key] for key in identities.tolist()], record_of_row
+
+
+def _ranks_of_valid_rows(contact_id: npt.NDArray[np.object_], valid: npt.NDArray[np.bool_],
+                         duplicate: npt.NDArray[np.bool_], unique: list[str]) -> npt.NDArray[np.intp] | None:
+    """Each valid row's rank among ``unique``; None when ``unique`` is not this frame's unique valid IDs.
+
+    First occurrences take ranks in order; a repeated ID finds its first occurrence through an index
+    of the repeated IDs alone, so a frame without repeats hashes nothing."""
+    first = valid & ~duplicate
+    if int(first.sum()) != len(unique) or contact_id[first].tolist() != unique:
+        return None
+    rank = np.full(len(valid), -1, dtype=np.intp)
+    rank[first] = np.arange(len(unique), dtype=np.intp)
+    repeated = np.flatnonzero(valid & duplicate)
+    if len(repeated):
+        repeated_ids = pd.Index(pd.unique(contact_id[repeated]), dtype=object)
+        at = repeated_ids.get_indexer(pd.Index(unique, dtype=object))
+        hit = at >= 0
+        rank_of_repeated = np.empty(len(repeated_ids), dtype=np.intp)
+        rank_of_repeated[at[hit]] = np.flatnonzero(hit)
+        rank[repeated] = rank_of_repeated[repeated_ids.get_indexer(pd.Index(contact_id[repeated], dtype=object))]
+    ranks: npt.NDArray[np.intp] = rank[valid]
+    return ranks
 
 
 def summarise(result: pd.DataFrame) -> pd.Series:
@@ -237,17 +281,36 @@ def _texts(values: Iterable[object]) -> ExtensionArray:
 def _strings(values: npt.NDArray[np.object_]) -> ExtensionArray:
     """``"string"`` values of an array holding only ``str`` and ``None``: stored by pyarrow directly when
     ``"string"`` is, which is several times faster than pandas' own checks at a million rows."""
-    if TEXT_DTYPE.storage == "pyarrow":
+    if _ARROW_TEXT:
         import pyarrow as pa  # type: ignore[import-untyped]  # installed: pandas chose it
 
         try:
-            # The system allocator: pyarrow's default one spends 0.3 s of system time setting up the
-            # first time a thread allocates this much.
             return ArrowStringArray(pa.array(values, type=pa.large_string(), from_pandas=True,
                                              memory_pool=pa.system_memory_pool()))
         except (pa.ArrowException, UnicodeError):
             pass  # pandas says why
     return pd.array(values, dtype=TEXT_DTYPE)
+
+
+def _shared(texts: ExtensionArray) -> ExtensionArray:
+    """The input's pyarrow text array as a ``"string"`` one (``pd.NA`` where missing): the same buffers."""
+    if _ARROW_TEXT:
+        import pyarrow as pa
+
+        return ArrowStringArray(pa.array(texts))
+    return pd.array(np.asarray(texts, dtype=object), dtype=TEXT_DTYPE)
+
+
+def _take(table: ExtensionArray, where: npt.NDArray[np.intp]) -> ExtensionArray:
+    """``table[where]`` (every position valid). pyarrow's take in the system allocator: its default one
+    spends 0.3 s of system time setting up the first time a thread allocates a column this size."""
+    if _ARROW_TEXT and isinstance(table, ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+        taken = pc.take(pa.array(table), pa.array(where), boundscheck=False, memory_pool=pa.system_memory_pool())
+        return ArrowStringArray(taken)
+    return table.take(where)
 
 
 def _objects(values: Iterable[object]) -> npt.NDArray[np.object_]:

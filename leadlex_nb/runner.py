@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from leadlex_nb.attribution import Ambiguity, attribute, with_unresolved
 from leadlex_nb.config import Settings
@@ -34,6 +35,7 @@ from leadlex_nb.governors import shared_governor
 from leadlex_nb.hooks import Hooks, PlanSummary, Progress
 from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.journal import Journal, SnapshotRecord
+from leadlex_nb.outcome_table import OutcomeTable
 from leadlex_nb.pacing import MAX_IN_FLIGHT, RateGovernor
 from leadlex_nb.plan import ATTRIBUTION, DELETE, DRY_RUN, Batch, Phase, build_batches, deletion_batches
 from leadlex_nb.recorder import Recorder
@@ -63,7 +65,8 @@ EXPORT_REUSE_SECONDS = 600.0
 class Run:
     """One bulk-delete run over one normalised input (the frame of :func:`~leadlex_nb.ids.normalise_ids`).
 
-    ``transport`` and ``governor`` default to the real ones; tests pass fakes.
+    ``transport`` and ``governor`` default to the real ones; tests pass fakes. ``texts``: see
+    :func:`~leadlex_nb.ids.normalise_with_texts`.
     """
 
     def __init__(
@@ -79,15 +82,19 @@ class Run:
         governor: RateGovernor | None = None,
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        texts: ExtensionArray | None = None,
     ) -> None:
         self.settings = settings
         self.ids = ids
+        self.texts = texts  # the input's own text array, when the result's contact_id can share it
         self.dry_run = dry_run
         self.hooks = hooks
         self.run_id = run_id or uuid.uuid4().hex[:16]
         self.stats = Stats()
-        self.dry_outcomes: dict[str, Outcome] = {}
-        self.delete_outcomes: dict[str, Outcome] = {}
+        self.unique = unique_valid_ids(ids)
+        # Per unique ID, as columns: a million IDs cost a few MB, not a dictionary each.
+        self.dry_outcomes = OutcomeTable(self.unique)
+        self.delete_outcomes = self.dry_outcomes.sibling()
         self.plan: list[str] | None = None
         self.notes: list[str] = []
         self.stop = StopState(hooks.announce)
@@ -114,8 +121,8 @@ class Run:
         """A run picked up where its journal left it; :meth:`resume` finishes it."""
         run = cls(settings, point.ids, dry_run=point.record.dry_run, hooks=hooks, journal=journal,
                   run_id=point.record.run_id, transport=transport)
-        run.dry_outcomes = dict(point.dry_outcomes)
-        run.delete_outcomes = dict(point.delete_outcomes)
+        run.dry_outcomes.put(point.dry_outcomes)
+        run.delete_outcomes.put(point.delete_outcomes)
         run.plan = list(point.plan) if point.plan is not None else None
         run._resume_point = point
         snapshot = journal.load_snapshot(run.run_id)
@@ -145,15 +152,15 @@ class Run:
             # new keys (the old ones would replay the old answers).
             self._dry_round = uuid.uuid4().hex[:8]
             self.recorder.forget(DRY_RUN)
-            self.dry_outcomes = {}
+            self.dry_outcomes = self.delete_outcomes.sibling()
             unique = self._unique_ids()
             async with self._connected():
                 return await self._guarded(self._full_run(unique))
 
         async def finish() -> pd.DataFrame:
             checked = await recheck_expired(self.run_id, point.expired, self._send)
-            self.delete_outcomes.update(checked.failed)
-            self.delete_outcomes.update(checked.gone)
+            self.delete_outcomes.put(checked.failed)
+            self.delete_outcomes.put(checked.gone)
             self.recorder.outcomes(DELETE, checked.gone)
             await self._delete_phase(list(point.fresh) + checked.resend)
             self.recorder.state("finished")
@@ -181,7 +188,7 @@ class Run:
         return self._result()
 
     def _unique_ids(self) -> list[str]:
-        unique = unique_valid_ids(self.ids)
+        unique = self.unique
         if not unique:
             raise NothingToDeleteError(f"no valid contact ID among {len(self.ids)} row(s); nothing was sent")
         return unique
@@ -294,7 +301,8 @@ class Run:
     def _settle(self, batch: Batch, reply: Reply | None, outcomes: Mapping[str, Outcome], state: str) -> None:
         """Keep what one batch's answer decided, then journal it."""
         target = self.delete_outcomes if batch.phase == DELETE else self.dry_outcomes
-        target.update(outcomes)
+        # A batch usually holds the unique IDs from index × size on: stored by one slice assignment.
+        target.put(outcomes, start=batch.index * self.settings.batch_size)
         if batch.phase == DELETE:
             self._unsettled.pop(batch.index, None)
         self.recorder.answered(batch, reply, outcomes, state)
@@ -340,7 +348,7 @@ class Run:
                                           self.settings.attribution_budget, self.hooks.announce)
         self.notes.extend(notes)
         outcomes = with_unresolved(ambiguities, outcomes)
-        self.dry_outcomes.update(outcomes)
+        self.dry_outcomes.put(outcomes)
         return outcomes
 
     @staticmethod
@@ -364,7 +372,7 @@ class Run:
 
             self._reader = WorkspaceReader(self.sender, probe, phase=phase)
             if not self.dry_run and self.settings.snapshot in (True, "export") and self.recorder.journal is not None:
-                self._reader.keep_export = set(unique_valid_ids(self.ids))
+                self._reader.keep_export = set(self.unique)
         return self._reader
 
     async def _plan_snapshot(self, contacts: int) -> SnapshotPlan:
@@ -426,7 +434,7 @@ class Run:
                 "not_sent", "snapshot_missing", "not deleted: no snapshot of it could be read; "
                 "delete it with snapshot=False to go without one")))
         if outcomes:
-            self.delete_outcomes.update(outcomes)
+            self.delete_outcomes.put(outcomes)
             self.recorder.outcomes(DELETE, outcomes)
         return set(found)
 
@@ -486,7 +494,8 @@ class Run:
         in_flight = {cid: b.index for b in self._unsettled.values() for cid in b.ids}
         stopped = str(self.stop.error) if self.stop.error is not None else None
         frame = settle_rows(self.ids, self.dry_outcomes, self.delete_outcomes, self.plan, in_flight,
-                            stopped=stopped, interrupted=interrupted, unsent_reason=self._unsent_reason)
+                            stopped=stopped, interrupted=interrupted, unsent_reason=self._unsent_reason,
+                            texts=self.texts)
         frame.attrs["leadlex"] = self.report()
         return frame
 

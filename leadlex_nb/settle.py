@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
+from leadlex_nb.outcome_table import OutcomeTable
 from leadlex_nb.results import Outcome, build_result_frame
 
 
@@ -23,31 +25,44 @@ def settle_rows(
     stopped: str | None,
     interrupted: bool,
     unsent_reason: str,
+    texts: ExtensionArray | None = None,
 ) -> pd.DataFrame:
-    """The result frame. ``in_flight`` maps the IDs of batches sent but unanswered to their batch."""
+    """The result frame. ``in_flight`` maps the IDs of batches sent but unanswered to their batch;
+    ``texts`` is the input's own text array when the frame's IDs are its text unchanged."""
     unsent = "run stopped before this ID was sent" if stopped or interrupted else None
     if not plan and not delete_outcomes:  # a dry run: its outcomes as they are, not a copy of a million
-        return build_result_frame(ids, dry_outcomes, unsent_status="not_sent", unsent_reason=unsent)
-    outcomes: dict[str, Outcome] = {**dry_outcomes, **delete_outcomes}
+        return build_result_frame(ids, dry_outcomes, unsent_status="not_sent", unsent_reason=unsent, texts=texts)
+    merged: dict[str, Outcome] | OutcomeTable
+    if isinstance(dry_outcomes, OutcomeTable) and isinstance(delete_outcomes, OutcomeTable) \
+            and dry_outcomes.ids is delete_outcomes.ids:
+        merged = dry_outcomes.copy()
+        merged.put(delete_outcomes)
+        pending = delete_outcomes.without_outcome(plan or ())  # by column
+    else:
+        merged = {**dry_outcomes, **delete_outcomes}
+        pending = [cid for cid in plan or () if cid not in delete_outcomes]
     reason = f"run stopped: {stopped}" if stopped else unsent_reason
     if interrupted:
         reason = "interrupted before this batch was sent"
     # One shared Outcome per batch in flight and per dry-run status: the result frame's table stays small.
     unknown: dict[int, Outcome] = {}
     not_sent: dict[str | None, Outcome] = {}
-    for cid in plan or ():
-        if cid in delete_outcomes:
-            continue
+    settled: dict[str, Outcome] = {}
+    for cid in pending:
         if cid in in_flight:
             batch = in_flight[cid]
             if batch not in unknown:
                 unknown[batch] = Outcome("unknown", "interrupted" if interrupted else "stopped",
                                          "sent, and the run ended before its answer arrived; resume settles it", batch)
-            outcomes[cid] = unknown[batch]
+            settled[cid] = unknown[batch]
         else:
             dry = dry_outcomes.get(cid)
             status = dry.status if dry else None
             if status not in not_sent:
                 not_sent[status] = Outcome("not_sent", None, f"{reason} (dry run: {status})" if dry else reason)
-            outcomes[cid] = not_sent[status]
-    return build_result_frame(ids, outcomes, unsent_status="not_sent", unsent_reason=unsent)
+            settled[cid] = not_sent[status]
+    if isinstance(merged, OutcomeTable):
+        merged.put(settled)
+    else:
+        merged.update(settled)
+    return build_result_frame(ids, merged, unsent_status="not_sent", unsent_reason=unsent, texts=texts)

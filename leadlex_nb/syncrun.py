@@ -21,8 +21,21 @@ def run_sync(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(make_coroutine())
+        return _run_here(make_coroutine)
     return _run_on_worker_thread(make_coroutine)
+
+
+def _run_here(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    # The value stays out of the task's result: on its way out, asyncio.run checks the SIGINT handler
+    # it set, and signal.getsignal formats that handler's repr, which holds the task and its result,
+    # so a result frame of a million rows cost a DataFrame repr (0.2 s and 60 MB) on every call.
+    box: list[T] = []
+
+    async def boxed() -> None:
+        box.append(await make_coroutine())
+
+    asyncio.run(boxed())
+    return box[0]
 
 
 def _run_on_worker_thread(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
