@@ -123,9 +123,9 @@ def grouped(outcomes: Mapping[str, Outcome]) -> dict[Outcome, list[str]]:
     if not outcomes:
         return {}
     values = list(outcomes.values())
-    identity = np.fromiter(map(id, values), dtype=np.int64, count=len(values))
-    if (identity == identity[0]).all():
+    if values.count(values[0]) == len(values):  # identity first, in C: the usual one shared outcome
         return {values[0]: list(outcomes)}
+    identity = np.fromiter(map(id, values), dtype=np.int64, count=len(values))
     keys = np.array(list(outcomes), dtype=object)
     _, first, which = np.unique(identity, return_index=True, return_inverse=True)
     groups: dict[Outcome, list[str]] = {}

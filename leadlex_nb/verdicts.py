@@ -83,18 +83,21 @@ class _Stamp(TypedDict):
 def _split_errors(
     ids: Sequence[str], answer: BulkAnswer, stamp: _Stamp
 ) -> tuple[dict[str, Outcome], list[str], str | None]:
-    sent = set(ids)
     refused: dict[str, Outcome] = {}
     strangers = []
-    for error in answer.errors:
-        if error.contact_id in sent:
-            refused.setdefault(
-                error.contact_id,
-                Outcome("error", error.code or "unknown_error", error.message, **stamp),
-            )
-        else:
-            strangers.append(error.contact_id)
-    rest = [contact_id for contact_id in ids if contact_id not in refused]
+    if answer.errors:
+        sent = set(ids)
+        for error in answer.errors:
+            if error.contact_id in sent:
+                refused.setdefault(
+                    error.contact_id,
+                    Outcome("error", error.code or "unknown_error", error.message, **stamp),
+                )
+            else:
+                strangers.append(error.contact_id)
+        rest = [contact_id for contact_id in ids if contact_id not in refused]
+    else:  # the usual answer names no row: nothing to sort out per ID
+        rest = list(ids)
     problem = None
     if strangers:
         problem = f"errors[] names {len(strangers)} ID(s) that were not sent in this batch"
