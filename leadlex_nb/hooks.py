@@ -25,6 +25,7 @@ from leadlex_nb.snapshot import SnapshotPlan
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pandas.api.extensions import ExtensionArray
 
 log = logging.getLogger("leadlex_nb")
 
@@ -86,7 +87,7 @@ class PlanSummary:
     @classmethod
     def of(cls, run_id: str, ids: pd.DataFrame, unique: Sequence[str], dry_outcomes: Mapping[str, Outcome],
            batches: Sequence[Batch], quota: QuotaInfo, *, notes: Sequence[str] = (), with_rows: bool = False,
-           snapshot: SnapshotPlan | None = None) -> PlanSummary:
+           snapshot: SnapshotPlan | None = None, texts: ExtensionArray | None = None) -> PlanSummary:
         """The summary of a deletion plan; its fingerprint is taken from the very batches that will be sent."""
         if isinstance(dry_outcomes, OutcomeTable) and dry_outcomes.ids == unique:
             counts = dry_outcomes.status_counts()  # by column: no lookup per ID
@@ -99,7 +100,7 @@ class PlanSummary:
             unresolved=sum(len(b.ids) for b in batches if b.group == "unresolved"),
             delete_requests=len(batches), fingerprint=plan_fingerprint(cid for b in batches for cid in b.ids),
             quota_remaining=quota.remaining, quota_reset_at=quota.reset_at, notes=tuple(notes),
-            snapshot=snapshot, dry_run_result=build_result_frame(ids, dry_outcomes) if with_rows else None,
+            snapshot=snapshot, dry_run_result=build_result_frame(ids, dry_outcomes, texts=texts) if with_rows else None,
         )
 
     @property

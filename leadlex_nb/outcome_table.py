@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -56,13 +55,10 @@ class OutcomeTable(Mapping[str, Outcome]):
         if start is not None and start >= 0 and self.ids[start : start + len(keys)] == keys:
             ranks: npt.NDArray[np.intp] = np.arange(start, start + len(keys), dtype=np.intp)
         else:
-            rank = self._index.rank()
-            found = [rank.get(key, _NONE) for key in keys]
-            ranks = np.array(found, dtype=np.intp)
-            for key, at in zip(keys, found, strict=True):
-                if at == _NONE:
-                    self._strangers[key] = outcomes[key]
+            ranks = self._index.ranks_of(keys)
             keys_kept = ranks != _NONE
+            for at in np.flatnonzero(~keys_kept).tolist():
+                self._strangers[keys[at]] = outcomes[keys[at]]
             if not keys_kept.all():
                 values = [outcomes[key] for key, kept in zip(keys, keys_kept.tolist(), strict=True) if kept]
                 self._assign(ranks[keys_kept], values)
@@ -104,8 +100,7 @@ class OutcomeTable(Mapping[str, Outcome]):
 
     def without_outcome(self, contact_ids: Sequence[str]) -> list[str]:
         """Those of ``contact_ids`` this table holds no outcome for, in their order."""
-        rank = self._index.rank()
-        ranks = np.fromiter(map(rank.get, contact_ids, repeat(_NONE)), dtype=np.intp, count=len(contact_ids))
+        ranks = self._index.ranks_of(contact_ids)
         known = ranks != _NONE
         lacking = np.zeros(len(ranks), dtype=bool)
         lacking[known] = self._row[ranks[known]] == _NONE
@@ -160,8 +155,29 @@ class _RankIndex:
     def __init__(self, ids: Sequence[str]) -> None:
         self.ids: list[str] = ids if isinstance(ids, list) else list(ids)
         self._rank: dict[str, int] | None = None
+        self._identity: tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]] | None = None  # sorted id()s, ranks
 
     def rank(self) -> dict[str, int]:
         if self._rank is None:
             self._rank = dict(zip(self.ids, range(len(self.ids)), strict=True))
         return self._rank
+
+    def ranks_of(self, contact_ids: Sequence[str]) -> npt.NDArray[np.intp]:
+        """Each ID's rank (-1: not among ``ids``). The run passes the very string objects of ``ids``,
+        so they are matched by identity in numpy first; the rank dictionary serves only the rest."""
+        if self._identity is None:
+            identity = np.fromiter(map(id, self.ids), dtype=np.int64, count=len(self.ids))
+            order = np.argsort(identity)
+            self._identity = (identity[order], order)
+        ordered, order = self._identity
+        wanted = np.fromiter(map(id, contact_ids), dtype=np.int64, count=len(contact_ids))
+        at = np.minimum(np.searchsorted(ordered, wanted), max(len(ordered) - 1, 0))
+        ranks: npt.NDArray[np.intp] = np.full(len(contact_ids), _NONE, dtype=np.intp)
+        if len(ordered):
+            hit = ordered[at] == wanted  # the same object alive in both: the same text
+            ranks[hit] = order[at[hit]]
+        missed = np.flatnonzero(ranks == _NONE)
+        if len(missed):
+            rank = self.rank()
+            ranks[missed] = [rank.get(contact_ids[i], _NONE) for i in missed.tolist()]
+        return ranks

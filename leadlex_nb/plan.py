@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Final, Literal
 
+import numpy as np
+
 from leadlex_nb.outcome_table import OutcomeTable
 from leadlex_nb.results import Outcome
 
@@ -53,6 +55,9 @@ MAX_KEY_LENGTH: Final[int] = 255
 _KEY_PART: Final = re.compile(r"[A-Za-z0-9._:-]+")
 _HASH_LENGTH: Final = 12
 _KEY_DOMAIN: Final = "leadlex-nb/key/v1"
+_PLAN_DOMAIN: Final = "leadlex-nb/plan/v1"
+_UUID_HYPHENS: Final = [8, 13, 18, 23]
+_UUID_DIGITS: Final = [c for c in range(36) if c not in _UUID_HYPHENS]
 
 
 def make_batches(ids: Sequence[str], size: int = MAX_BATCH_SIZE) -> list[tuple[str, ...]]:
@@ -64,8 +69,40 @@ def make_batches(ids: Sequence[str], size: int = MAX_BATCH_SIZE) -> list[tuple[s
 
 def plan_fingerprint(ids: Iterable[str]) -> str:
     """SHA-256 hex of the set of IDs: pins a confirmed plan whatever its order or repetitions."""
-    unique = sorted(set(_as_tuple(ids)))
-    return _sha256("leadlex-nb/plan/v1", unique)
+    items = _as_tuple(ids)
+    text = _canonical_set_json(items)
+    if text is None:
+        return _sha256(_PLAN_DOMAIN, sorted(set(items)))
+    return hashlib.sha256(f'["{_PLAN_DOMAIN}",{text}]'.encode("ascii")).hexdigest()
+
+
+def _canonical_set_json(items: tuple[str, ...]) -> str | None:
+    """``json.dumps(sorted(set(items)))`` (compact), built in numpy when every item is a lower-case
+    hyphenated UUID (a plan's are): sorted as 128-bit numbers, whose order is their text's. None otherwise."""
+    joined = "".join(items) if all(map(isinstance, items, repeat(str))) else ""
+    if not items or not joined.isascii() or not joined.islower() or len(joined) != 36 * len(items):
+        return None
+    text = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 36)
+    if not (text[:, _UUID_HYPHENS] == ord("-")).all():
+        return None
+    try:
+        packed = bytes.fromhex(text[:, _UUID_DIGITS].tobytes().decode("ascii"))
+    except ValueError:
+        return None
+    if len(packed) != 16 * len(items):  # fromhex skips spaces
+        return None
+    value = np.frombuffer(packed, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    order = np.argsort(value[:, 0], kind="stable")
+    high = value[order, 0]
+    if (high[1:] == high[:-1]).any():  # equal first halves (repeated IDs): order the second halves too
+        order = np.lexsort((value[:, 1], value[:, 0]))
+    ordered = value[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    quoted = np.full((int(first.sum()), 39), ord(","), dtype=np.uint8)  # "…", per ID
+    quoted[:, 0] = quoted[:, 37] = ord('"')
+    quoted[:, 1:37] = text[order[first]]
+    return "[" + quoted.tobytes()[:-1].decode("ascii") + "]"
 
 
 def idempotency_key(run_id: str, phase: str, batch_index: int, ids: Sequence[str]) -> str:

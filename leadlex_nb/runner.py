@@ -178,7 +178,8 @@ class Run:
             snapshot = await self._plan_snapshot(len(self.plan))
             await self._confirm(PlanSummary.of(self.run_id, self.ids, unique, self.dry_outcomes, batches,
                                                self._governor.quota, notes=self.notes,
-                                               with_rows=self.hooks.confirm is not None, snapshot=snapshot))
+                                               with_rows=self.hooks.confirm is not None, snapshot=snapshot,
+                                               texts=self.texts))
             if snapshot.promised:
                 saved = await self._take_snapshot(snapshot)
                 batches = deletion_batches(self.run_id, [cid for cid in unique if cid in saved],

@@ -47,6 +47,10 @@ def test_later_outcomes_replace_earlier_ones_and_strangers_are_kept_aside() -> N
 
     assert table[IDS[0]] is DELETED and table[stranger] is MISSING and len(table) == 2
     assert table.without_outcome([IDS[0], stranger, IDS[1]]) == [IDS[1]]
+    same_text = "".join(list(IDS[0]))  # another object: found by its text, not its identity
+    assert same_text is not IDS[0] and table.without_outcome([same_text, "".join(list(IDS[2]))]) == [IDS[2]]
+    table.put({same_text: MISSING})
+    assert table[IDS[0]] is MISSING and len(table) == 2
 
 
 def test_copies_and_siblings_share_the_ids_not_the_outcomes() -> None:
