@@ -58,6 +58,11 @@ _KEY_DOMAIN: Final = "leadlex-nb/key/v1"
 _PLAN_DOMAIN: Final = "leadlex-nb/plan/v1"
 _UUID_HYPHENS: Final = [8, 13, 18, 23]
 _UUID_DIGITS: Final = [c for c in range(36) if c not in _UUID_HYPHENS]
+_QUOTED_HYPHENS: Final = [1 + c for c in _UUID_HYPHENS]
+_QUOTED_DIGITS: Final = [1 + c for c in _UUID_DIGITS]
+_FINGERPRINT_CHUNK: Final = 1 << 16
+_NIBBLE: Final = np.full(256, 255, dtype=np.uint8)  # lower-case hex digit -> its value; 255: not one
+_NIBBLE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
 
 
 def make_batches(ids: Sequence[str], size: int = MAX_BATCH_SIZE) -> list[tuple[str, ...]]:
@@ -70,39 +75,50 @@ def make_batches(ids: Sequence[str], size: int = MAX_BATCH_SIZE) -> list[tuple[s
 def plan_fingerprint(ids: Iterable[str]) -> str:
     """SHA-256 hex of the set of IDs: pins a confirmed plan whatever its order or repetitions."""
     items = _as_tuple(ids)
-    text = _canonical_set_json(items)
-    if text is None:
-        return _sha256(_PLAN_DOMAIN, sorted(set(items)))
-    return hashlib.sha256(f'["{_PLAN_DOMAIN}",{text}]'.encode("ascii")).hexdigest()
+    digest = _canonical_set_digest(items)
+    return _sha256(_PLAN_DOMAIN, sorted(set(items))) if digest is None else digest
 
 
-def _canonical_set_json(items: tuple[str, ...]) -> str | None:
-    """``json.dumps(sorted(set(items)))`` (compact), built in numpy when every item is a lower-case
-    hyphenated UUID (a plan's are): sorted as 128-bit numbers, whose order is their text's. None otherwise."""
-    joined = "".join(items) if all(map(isinstance, items, repeat(str))) else ""
-    if not items or not joined.isascii() or not joined.islower() or len(joined) != 36 * len(items):
+def _canonical_set_digest(items: tuple[str, ...]) -> str | None:
+    """What :func:`_sha256` gives for ``sorted(set(items))``, computed in numpy when every item is a
+    lower-case hyphenated UUID (a plan's are): sorted as 128-bit numbers, whose order is their text's,
+    and hashed chunk by chunk, so a million IDs cost their 16 bytes each plus a few MB. None otherwise."""
+    if not items or not all(map(isinstance, items, repeat(str))):
         return None
-    text = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(-1, 36)
-    if not (text[:, _UUID_HYPHENS] == ord("-")).all():
-        return None
-    try:
-        packed = bytes.fromhex(text[:, _UUID_DIGITS].tobytes().decode("ascii"))
-    except ValueError:
-        return None
-    if len(packed) != 16 * len(items):  # fromhex skips spaces
-        return None
-    value = np.frombuffer(packed, dtype=">u8").astype(np.uint64).reshape(-1, 2)
+    packed = np.empty((len(items), 16), dtype=np.uint8)
+    for start in range(0, len(items), _FINGERPRINT_CHUNK):
+        chunk = "".join(items[start : start + _FINGERPRINT_CHUNK])
+        count = min(_FINGERPRINT_CHUNK, len(items) - start)
+        if not chunk.isascii() or len(chunk) != 36 * count:
+            return None
+        text = np.frombuffer(chunk.encode("ascii"), dtype=np.uint8).reshape(-1, 36)
+        nibbles = _NIBBLE[text[:, _UUID_DIGITS]]
+        if not (text[:, _UUID_HYPHENS] == ord("-")).all() or (nibbles > 15).any():
+            return None
+        packed[start : start + count] = nibbles[:, 0::2] << 4 | nibbles[:, 1::2]
+    value = packed.view(">u8").astype(np.uint64)  # (n, 2): each UUID as two numbers, ordered as its text
     order = np.argsort(value[:, 0], kind="stable")
     high = value[order, 0]
     if (high[1:] == high[:-1]).any():  # equal first halves (repeated IDs): order the second halves too
         order = np.lexsort((value[:, 1], value[:, 0]))
     ordered = value[order]
     first = np.ones(len(order), dtype=bool)
-    first[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
-    quoted = np.full((int(first.sum()), 39), ord(","), dtype=np.uint8)  # "…", per ID
-    quoted[:, 0] = quoted[:, 37] = ord('"')
-    quoted[:, 1:37] = text[order[first]]
-    return "[" + quoted.tobytes()[:-1].decode("ascii") + "]"
+    first[1:] = (ordered[1:, 0] != ordered[:-1, 0]) | (ordered[1:, 1] != ordered[:-1, 1])
+    unique = order[first]
+    del value, ordered, high, first
+    digest = hashlib.sha256(_json([_PLAN_DOMAIN, []])[:-2].encode("ascii"))  # '["leadlex-nb/plan/v1",['
+    for start in range(0, len(unique), _FINGERPRINT_CHUNK):
+        rows = packed[unique[start : start + _FINGERPRINT_CHUNK]]
+        hexadecimal = np.frombuffer(rows.tobytes().hex().encode("ascii"), dtype=np.uint8).reshape(-1, 32)
+        quoted = np.full((len(rows), 39), ord(","), dtype=np.uint8)  # "…", per ID
+        quoted[:, 0] = quoted[:, 37] = ord('"')
+        quoted[:, _QUOTED_DIGITS] = hexadecimal
+        quoted[:, _QUOTED_HYPHENS] = ord("-")
+        last = start + _FINGERPRINT_CHUNK >= len(unique)
+        flat = quoted.reshape(-1)
+        digest.update((flat[:-1] if last else flat).data)  # no comma after the last ID
+    digest.update(b"]]")
+    return digest.hexdigest()
 
 
 def idempotency_key(run_id: str, phase: str, batch_index: int, ids: Sequence[str]) -> str:

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -88,6 +89,14 @@ def test_the_fingerprint_is_the_hash_of_the_sorted_set_however_it_is_computed(id
     expected = hashlib.sha256(json.dumps(["leadlex-nb/plan/v1", sorted(set(ids))], separators=(",", ":"))
                               .encode("ascii")).hexdigest()
     assert plan_fingerprint(ids) == expected
+
+
+def test_the_fingerprint_of_many_ids_is_hashed_in_chunks_to_the_same_text() -> None:
+    ids = [str(uuid.UUID(int=n * 0x9E3779B97F4A7C15)) for n in range(150_000)]  # past two chunks
+    ids += ids[:10]
+    expected = hashlib.sha256(json.dumps(["leadlex-nb/plan/v1", sorted(set(ids))], separators=(",", ":"))
+                              .encode("ascii")).hexdigest()
+    assert plan_fingerprint(ids[::-1]) == expected
 
 
 def test_the_fingerprint_is_stable_so_journaled_plans_still_match_after_an_upgrade() -> None:
