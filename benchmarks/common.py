@@ -116,6 +116,15 @@ class ServerProcess:
         ids: list[str] = pd.read_csv(self._ids_file, dtype={"contact_id": "str"})["contact_id"].tolist()
         return ids
 
+    def clear_log(self) -> None:
+        """Empty the server's execution log, which keeps every request's IDs and slows its answers
+        as it grows: each client measured then faces the same server."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write("clear\n")
+        self._process.stdin.flush()
+        if self._process.stdout.readline().strip() != "cleared":
+            raise RuntimeError("the sandbox process did not clear its log")
+
     def stop(self) -> None:
         assert self._process.stdin is not None and self._process.stdout is not None
         if not self._process.stdin.closed:

@@ -3,7 +3,8 @@
 The sandbox runs in a process of its own (:mod:`benchmarks.server_child`) and each client in
 another (:mod:`benchmarks.client_child`), so ``getrusage(RUSAGE_SELF)`` of a client counts only
 that client. Beside leadlex-nb, in the same run: the floor (pandas loads the IDs and JSON-encodes
-the bodies) and a plain aiohttp client sending the same bodies. Clients are interleaved.
+the bodies) and a plain aiohttp client sending the same bodies. Clients are interleaved; the
+sandbox forgets its execution log before each, so each faces the same server.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def _measure_against(server: ServerProcess, scale: Scale, progress: Callable[[st
         for mode in MODES:
             if mode in too_slow_to_repeat:
                 continue
+            server.clear_log()
             report = _run_client(mode, server.ids_file, server.env)
             report["repeat"] = repeat
             runs.append(report)

@@ -2,8 +2,9 @@
 
 ``python -m benchmarks.server_child --seed-contacts N --ids-file PATH`` seeds N contacts, writes
 their IDs to PATH (CSV, column ``contact_id``), prints ``LEADLEX_BASE_URL=...`` and
-``LEADLEX_API_KEY=...`` to its stdout (a pipe the driver reads) and serves until stdin closes.
-Then, with ``--log-file``, it writes its bulk-delete execution log there as JSON.
+``LEADLEX_API_KEY=...`` to its stdout (a pipe the driver reads) and serves until stdin closes; a
+line ``clear`` on stdin empties its execution log (answered ``cleared``). Then, with ``--log-file``,
+it writes its bulk-delete execution log there as JSON.
 
 By default its limits never bind (section B measures the client's own work, not pacing);
 ``--hidden`` gives it section A's hidden 20-per-second window and ``--fault-seed`` its latency draws.
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     with sandbox:
         print(f"LEADLEX_BASE_URL={sandbox.base_url}", flush=True)
         print(f"LEADLEX_API_KEY={sandbox.api_key}", flush=True)
-        sys.stdin.read()  # the driver closes our stdin when it is done
+        for line in sys.stdin:  # until the driver closes our stdin
+            if line.strip() == "clear":  # between clients: each faces the same server
+                sandbox.clear_execution_log()
+                print("cleared", flush=True)
         if args.log_file:
             log = [e for e in sandbox.execution_log() if e["path"] == BULK_DELETE_PATH]
             Path(args.log_file).write_text(json.dumps(log, default=str))

@@ -44,6 +44,10 @@ class ExecutionLog:
         with self._lock:
             return copy.deepcopy(self._entries[since:])
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -186,6 +186,11 @@ class Sandbox:
         """One entry per request, in arrival order; ``since=n`` skips the first ``n``."""
         return self._state.log.snapshot(since)
 
+    def clear_execution_log(self) -> None:
+        """Forget the entries so far (each holds its request's IDs): a long run of big jobs, such as a
+        benchmark's, would otherwise keep every ID it was ever sent."""
+        self._state.log.clear()
+
     @property
     def log_length(self) -> int:
         """How many requests the execution log holds: pass it as ``since`` to see only later ones."""

@@ -94,3 +94,14 @@ def test_success_answer_carries_request_id_and_rate_limit_headers(api: Api) -> N
     for name in ("X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Date"):
         assert response.headers.get(name), name
     assert api.sb.execution_log()[-1]["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_a_cleared_execution_log_forgets_earlier_requests_and_goes_on_logging(api: Api) -> None:
+    ids = api.sb.seed(4)
+    _data(api.delete(ids[:2]))
+    assert api.sb.log_length == 1
+    api.sb.clear_execution_log()
+    assert api.sb.execution_log() == [] and api.sb.log_length == 0
+    _data(api.delete(ids[2:]))
+    (entry,) = api.sb.execution_log()
+    assert entry["seq"] == 1 and sorted(entry["deleted_ids"]) == sorted(ids[2:])
