@@ -5,7 +5,9 @@
 
 - ``floor``: pandas loads the IDs and JSON-encodes the dry-run bodies (500 IDs each), nothing sent;
 - ``aiohttp``: the same bodies sent as dry runs by a plain aiohttp client, 4 in flight;
-- ``leadlex``: ``df.leadlex.bulk_delete("contact_id", dry_run=True)`` with a fresh journal.
+- ``leadlex``: ``df.leadlex.bulk_delete("contact_id", dry_run=True)`` with a fresh journal;
+- ``leadlex-delete``: the same run deleting (confirmed by a callback, ``snapshot=False``): not part
+  of section B, which measures dry runs; run it by hand against a fresh sandbox.
 
 ``import_cpu_s`` covers importing leadlex-nb (pandas and aiohttp come before any figure),
 ``load_cpu_s`` reading the CSV, ``work_cpu_s`` everything after that (the figure to compare);
@@ -66,14 +68,15 @@ async def _send_all(bodies: list[bytes], base_url: str, api_key: str) -> int:
 
 
 def _import_libraries(mode: str) -> None:
-    if mode == "leadlex":
+    if mode.startswith("leadlex"):
         import leadlex_nb  # noqa: F401  (registers the accessor)
 
 
-def _run_leadlex(frame: pd.DataFrame, base_url: str, api_key: str) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="leadlex-bench-journal-") as directory:  # about 400 MB per 1M IDs
+def _run_leadlex(frame: pd.DataFrame, base_url: str, api_key: str, *, delete: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {"confirm": lambda plan: True, "snapshot": False} if delete else {"dry_run": True}
+    with tempfile.TemporaryDirectory(prefix="leadlex-bench-journal-") as directory:
         journal_dir = Path(directory)
-        result = frame.leadlex.bulk_delete("contact_id", dry_run=True, api_key=api_key, base_url=base_url,
+        result = frame.leadlex.bulk_delete("contact_id", api_key=api_key, base_url=base_url, **options,
                                            journal=journal_dir / "journal.sqlite3", progress=False, verbose=False)
         journal_bytes = sum(p.stat().st_size for p in journal_dir.iterdir())
     return {"requests": result.attrs["leadlex"]["requests"], "journal_bytes": journal_bytes,
@@ -82,7 +85,7 @@ def _run_leadlex(frame: pd.DataFrame, base_url: str, api_key: str) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("floor", "aiohttp", "leadlex"))
+    parser.add_argument("mode", choices=("floor", "aiohttp", "leadlex", "leadlex-delete"))
     parser.add_argument("--ids-file", required=True)
     args = parser.parse_args(argv)
     base_url = os.environ.get("LEADLEX_BASE_URL", "")
@@ -94,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     frame = pd.read_csv(args.ids_file, dtype={"contact_id": "str"})
     cpu_loaded, rss_loaded, wall_started = _cpu_s(), _peak_rss_mb(), time.perf_counter()
     extra: dict[str, Any] = {}
-    if args.mode == "leadlex":
-        extra = _run_leadlex(frame, base_url, api_key)
+    if args.mode.startswith("leadlex"):
+        extra = _run_leadlex(frame, base_url, api_key, delete=args.mode == "leadlex-delete")
     else:
         bodies = _bodies(frame["contact_id"].tolist())
         extra["bodies"] = len(bodies)
