@@ -66,6 +66,8 @@ class OutcomeTable(Mapping[str, Outcome]):
         self._assign(ranks, list(outcomes.values()))
 
     def _assign(self, ranks: npt.NDArray[np.intp], values: list[Outcome]) -> None:
+        if not values:
+            return
         first = values[0]
         if all(value is first for value in values):  # the usual answer: one shared outcome
             rows: npt.NDArray[np.int32] | int = self._row_for(first)

@@ -43,6 +43,7 @@ def test_a_slice_stored_at_its_start_is_checked_and_a_wrong_start_is_not_trusted
 def test_later_outcomes_replace_earlier_ones_and_strangers_are_kept_aside() -> None:
     stranger = str(uuid.UUID(int=999))
     table = OutcomeTable(IDS, {IDS[0]: MISSING})
+    table.put({stranger: DELETED})  # strangers alone
     table.put({IDS[0]: DELETED, stranger: MISSING})
 
     assert table[IDS[0]] is DELETED and table[stranger] is MISSING and len(table) == 2
