@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from leadlex_nb.results import Outcome
 
@@ -69,10 +70,13 @@ class OutcomeTable(Mapping[str, Outcome]):
         if not values:
             return
         first = values[0]
+        rows: npt.NDArray[np.int32] | int
         if all(value is first for value in values):  # the usual answer: one shared outcome
-            rows: npt.NDArray[np.int32] | int = self._row_for(first)
-        else:
-            rows = np.fromiter(map(self._row_for, values), dtype=np.int32, count=len(values))
+            rows = self._row_for(first)
+        else:  # grouped by identity in numpy: a Python call per distinct outcome, not per ID
+            code, identities = pd.factorize(np.fromiter(map(id, values), dtype=np.int64, count=len(values)))
+            by_identity = dict(zip(map(id, values), values, strict=True))
+            rows = np.array([self._row_for(by_identity[key]) for key in identities.tolist()], dtype=np.int32)[code]
         self._stored += int(np.count_nonzero(self._row[ranks] == _NONE))
         self._row[ranks] = rows
 

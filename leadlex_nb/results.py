@@ -22,7 +22,7 @@ import pandas as pd
 from pandas.api.extensions import ExtensionArray
 from pandas.arrays import ArrowStringArray, IntegerArray
 
-from leadlex_nb.ids import ID_COLUMNS
+from leadlex_nb.ids import ID_COLUMNS, unique_valid_ids
 
 __all__ = [
     "INVALID_ID",
@@ -69,9 +69,9 @@ STATUS_DTYPE: Final = pd.CategoricalDtype(categories=list(STATUSES), ordered=Fal
 """The ``status`` column's dtype: all nine categories, even when a run uses fewer."""
 
 TEXT_DTYPE: Final = pd.StringDtype()
-_ARROW_TEXT: Final = TEXT_DTYPE.storage == "pyarrow"
 """``contact_id``, ``error_code``, ``error_message``, ``request_id``: ``"string"``, empty cells ``pd.NA``
 (stored as pandas chooses: in pyarrow when it is installed, as ``read_parquet`` gives it back)."""
+_ARROW_TEXT: Final = TEXT_DTYPE.storage == "pyarrow"
 
 INVALID_ID: Final[str] = "invalid_id"
 """``error_code`` of rows rejected locally."""
@@ -133,8 +133,8 @@ def build_result_frame(
     invalid = np.flatnonzero(~valid)
     contact_id = ids["contact_id"].to_numpy(dtype=object, copy=len(invalid) > 0)  # written below only then
     unsent = Outcome(unsent_status, None, unsent_reason)
-    distinct, record_of_row = _records(ids, contact_id, valid, invalid, outcomes)
-    records = [*(unsent if outcome is None else outcome for outcome in distinct), unsent]
+    distinct, record_of_row = _records(ids, contact_id, valid, outcomes)
+    records = [*distinct, unsent]
     record_of_row[record_of_row < 0] = len(records) - 1
     statuses = list(map(attrgetter("status"), records))
     unknown = set(statuses).difference(STATUSES)
@@ -180,40 +180,33 @@ def build_result_frame(
 
 
 def _records(ids: pd.DataFrame, contact_id: npt.NDArray[np.object_], valid: npt.NDArray[np.bool_],
-             invalid: npt.NDArray[np.intp], outcomes: Mapping[str, Outcome]
-             ) -> tuple[list[Outcome | None], npt.NDArray[np.intp]]:
-    """The distinct outcomes (None: no outcome) and, per valid row, its position among them (-1: none)."""
+             outcomes: Mapping[str, Outcome]) -> tuple[list[Outcome], npt.NDArray[np.intp]]:
+    """The distinct outcomes and, per valid row, its position among them (-1: none), read by column
+    from an :class:`~leadlex_nb.outcome_table.OutcomeTable` over this frame's unique IDs (any other
+    mapping is put into one first)."""
     from leadlex_nb.outcome_table import OutcomeTable  # it builds on Outcome: imported once both exist
 
-    if isinstance(outcomes, OutcomeTable):
-        rank = _ranks_of_valid_rows(contact_id, valid, ids["duplicate"].to_numpy(dtype=bool), outcomes.ids)
-        if rank is not None:
-            table, row_of_rank = outcomes.rows()
-            return list(table), row_of_rank[rank].astype(np.intp)
-    # Each valid row finds its outcome by one dict lookup in C (the frame's IDs are the outcomes' own
-    # key objects, hashes cached) and its record by the object's identity.
-    found = list(map(outcomes.get, contact_id[valid] if len(invalid) else contact_id)) if outcomes \
-        else [None] * (len(valid) - len(invalid))
-    record_of_row, identities = pd.factorize(np.fromiter(map(id, found), dtype=np.int64, count=len(found)))
-    by_identity = dict(zip(map(id, found), found, strict=True))
-    return [by_identity[key] for key in identities.tolist()], record_of_row
+    unique = unique_valid_ids(ids)
+    if not (isinstance(outcomes, OutcomeTable) and outcomes.ids == unique):
+        outcomes = OutcomeTable(unique, outcomes)
+    table, row_of_rank = outcomes.rows()
+    rank = _ranks_of_valid_rows(contact_id, valid, ids["duplicate"].to_numpy(dtype=bool), len(unique))
+    return list(table), row_of_rank[rank].astype(np.intp)
 
 
 def _ranks_of_valid_rows(contact_id: npt.NDArray[np.object_], valid: npt.NDArray[np.bool_],
-                         duplicate: npt.NDArray[np.bool_], unique: list[str]) -> npt.NDArray[np.intp] | None:
-    """Each valid row's rank among ``unique``; None when ``unique`` is not this frame's unique valid IDs.
-
-    First occurrences take ranks in order; a repeated ID finds its first occurrence through an index
-    of the repeated IDs alone, so a frame without repeats hashes nothing."""
+                         duplicate: npt.NDArray[np.bool_], unique: int) -> npt.NDArray[np.intp]:
+    """Each valid row's rank among the frame's ``unique`` first occurrences, which take ranks in order;
+    a repeated ID finds its first occurrence through an index of the repeated IDs alone, so a frame
+    without repeats hashes nothing."""
     first = valid & ~duplicate
-    if int(first.sum()) != len(unique) or contact_id[first].tolist() != unique:
-        return None
     rank = np.full(len(valid), -1, dtype=np.intp)
-    rank[first] = np.arange(len(unique), dtype=np.intp)
+    rank[first] = np.arange(unique, dtype=np.intp)
     repeated = np.flatnonzero(valid & duplicate)
     if len(repeated):
+        firsts = pd.Index(contact_id[first], dtype=object)
         repeated_ids = pd.Index(pd.unique(contact_id[repeated]), dtype=object)
-        at = repeated_ids.get_indexer(pd.Index(unique, dtype=object))
+        at = repeated_ids.get_indexer(firsts)
         hit = at >= 0
         rank_of_repeated = np.empty(len(repeated_ids), dtype=np.intp)
         rank_of_repeated[at[hit]] = np.flatnonzero(hit)

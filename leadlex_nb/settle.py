@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+from leadlex_nb.ids import unique_valid_ids
 from leadlex_nb.outcome_table import OutcomeTable
 from leadlex_nb.results import Outcome, build_result_frame
 
@@ -32,15 +33,13 @@ def settle_rows(
     unsent = "run stopped before this ID was sent" if stopped or interrupted else None
     if not plan and not delete_outcomes:  # a dry run: its outcomes as they are, not a copy of a million
         return build_result_frame(ids, dry_outcomes, unsent_status="not_sent", unsent_reason=unsent, texts=texts)
-    merged: dict[str, Outcome] | OutcomeTable
-    if isinstance(dry_outcomes, OutcomeTable) and isinstance(delete_outcomes, OutcomeTable) \
-            and dry_outcomes.ids is delete_outcomes.ids:
-        merged = dry_outcomes.copy()
-        merged.put(delete_outcomes)
-        pending = delete_outcomes.without_outcome(plan or ())  # by column
-    else:
-        merged = {**dry_outcomes, **delete_outcomes}
-        pending = [cid for cid in plan or () if cid not in delete_outcomes]
+    # By column: the run's own tables are used as they are; other mappings are put into tables first.
+    merged = dry_outcomes.copy() if isinstance(dry_outcomes, OutcomeTable) \
+        else OutcomeTable(unique_valid_ids(ids), dry_outcomes)
+    deleted = merged.sibling()
+    deleted.put(delete_outcomes)
+    merged.put(deleted)
+    pending = deleted.without_outcome(plan or ())
     reason = f"run stopped: {stopped}" if stopped else unsent_reason
     if interrupted:
         reason = "interrupted before this batch was sent"
@@ -61,8 +60,5 @@ def settle_rows(
             if status not in not_sent:
                 not_sent[status] = Outcome("not_sent", None, f"{reason} (dry run: {status})" if dry else reason)
             settled[cid] = not_sent[status]
-    if isinstance(merged, OutcomeTable):
-        merged.put(settled)
-    else:
-        merged.update(settled)
+    merged.put(settled)
     return build_result_frame(ids, merged, unsent_status="not_sent", unsent_reason=unsent, texts=texts)
